@@ -4,12 +4,24 @@
 //! <- `acr-cli`. It reaches token endpoints only through the protocol crate's transport trait,
 //! so it stays free of any particular HTTP stack.
 //!
-//! ```
-//! // Credentials arrive with the auth issue; the crate exists so the layers compile.
-//! use acr_auth::proto::types::Reference;
-//! let r: Reference = "myregistry.azurecr.io/hello:v1".parse().unwrap();
-//! assert_eq!(r.registry(), "myregistry.azurecr.io");
+//! Credentials stored by `docker login` (or `acr login`) are read from the docker config:
+//!
+//! ```no_run
+//! use acr_auth::DockerConfig;
+//! let path = DockerConfig::default_path().expect("HOME or DOCKER_CONFIG is set");
+//! let config = DockerConfig::load(&path)?;
+//! if let Some((credential, source)) = config.lookup("myregistry.azurecr.io")? {
+//!     println!("found a credential in {source}: {credential:?}"); // secrets print as <redacted>
+//! }
+//! # Ok::<(), acr_auth::AuthError>(())
 //! ```
 #![forbid(unsafe_code)]
 
+mod docker_config;
+mod error;
+mod secret;
+
+pub use docker_config::{CredentialSource, DockerConfig, StoredCredential};
+pub use error::AuthError;
 pub use oci_distribution_proto as proto;
+pub use secret::Secret;

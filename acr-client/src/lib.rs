@@ -4,10 +4,18 @@
 //! <- `acr-cli`. It owns the I/O: hyper, TLS, retries, redirects, files, concurrency.
 //!
 //! ```
-//! // The client arrives with the content-client issue; the crate exists so the layers compile.
-//! use acr_client::auth::proto::types::MediaType;
-//! assert!(MediaType::ImageManifest.is_manifest());
+//! // The content client arrives with its issue; the transport configuration is here already.
+//! let config = acr_client::TransportConfig { insecure_skip_verify: false, ..Default::default() };
+//! assert_eq!(config.max_redirects, 10);
 //! ```
 #![forbid(unsafe_code)]
 
+mod config;
+mod error;
+#[allow(dead_code)] // Wired to the protocol crate's transport trait with the content client.
+mod http;
+mod tls;
+
 pub use acr_auth as auth;
+pub use config::{PlainHttp, RetryPolicy, TransportConfig};
+pub use error::Error;

@@ -15,4 +15,6 @@
 
 mod registry;
 
-pub use registry::{Auth, Error, Registry, RegistryOptions, ensure_docker_registry, BASIC_PASSWORD, BASIC_USER};
+pub use registry::{
+    Auth, BASIC_PASSWORD, BASIC_USER, Error, Registry, RegistryOptions, ensure_docker_registry,
+};

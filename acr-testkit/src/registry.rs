@@ -68,7 +68,10 @@ impl fmt::Display for Error {
             Self::NotInstalled(why) => write!(f, "docker-registry is not available: {why}"),
             Self::Io { what, source } => write!(f, "{what}: {source}"),
             Self::NotReady { addr, log } => {
-                write!(f, "docker-registry did not answer on {addr} within 20 s; its log ends with:\n{log}")
+                write!(
+                    f,
+                    "docker-registry did not answer on {addr} within 20 s; its log ends with:\n{log}"
+                )
             }
             Self::Certificates(why) => write!(f, "making test certificates failed: {why}"),
         }
@@ -94,7 +97,10 @@ pub fn ensure_docker_registry() -> Result<PathBuf, Error> {
     if let Some(path) = find_binary() {
         return Ok(path);
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root {
         return Err(Error::NotInstalled(
             "install it with `sudo apt-get install docker-registry`".into(),
@@ -112,11 +118,17 @@ pub fn ensure_docker_registry() -> Result<PathBuf, Error> {
     if !apt(&["install", "-y", "-q", "docker-registry"]) {
         apt(&["update", "-q"]);
         if !apt(&["install", "-y", "-q", "docker-registry"]) {
-            return Err(Error::NotInstalled("`apt-get install docker-registry` failed".into()));
+            return Err(Error::NotInstalled(
+                "`apt-get install docker-registry` failed".into(),
+            ));
         }
     }
     // The package starts a system service on :5000; tests run their own instances.
-    let _ = Command::new("service").args(["docker-registry", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = Command::new("service")
+        .args(["docker-registry", "stop"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     find_binary().ok_or_else(|| Error::NotInstalled("installed, but not found on PATH".into()))
 }
 
@@ -158,8 +170,12 @@ impl Registry {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let dir = unique_temp_dir("acr-testkit-registry")?;
-        let storage = options.storage.clone().unwrap_or_else(|| dir.join("storage"));
-        std::fs::create_dir_all(&storage).map_err(io_err(format!("creating {}", storage.display())))?;
+        let storage = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| dir.join("storage"));
+        std::fs::create_dir_all(&storage)
+            .map_err(io_err(format!("creating {}", storage.display())))?;
 
         let mut config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: acr-testkit-secret\n",
@@ -184,7 +200,8 @@ impl Registry {
         }
         let config_path = dir.join("config.yml");
         std::fs::write(&config_path, config).map_err(io_err("writing registry config"))?;
-        let log = std::fs::File::create(dir.join("registry.log")).map_err(io_err("creating registry log"))?;
+        let log = std::fs::File::create(dir.join("registry.log"))
+            .map_err(io_err("creating registry log"))?;
         let log2 = log.try_clone().map_err(io_err("creating registry log"))?;
         let child = Command::new(binary)
             .arg("serve")
@@ -217,19 +234,26 @@ impl Registry {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(Error::NotReady { addr: self.addr, log: self.log_tail() })
+        Err(Error::NotReady {
+            addr: self.addr,
+            log: self.log_tail(),
+        })
     }
 
     /// Whether something answers HTTP (or, in TLS mode, accepts connections) on the port.
     fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) else {
+        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
+        else {
             return false;
         };
         if self.tls {
             return true;
         }
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = format!("GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        let request = format!(
+            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
         if stream.write_all(request.as_bytes()).is_err() {
             return false;
         }
@@ -293,7 +317,10 @@ impl Drop for Registry {
 
 fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err("finding a free port"))?;
-    listener.local_addr().map(|a| a.port()).map_err(io_err("finding a free port"))
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(io_err("finding a free port"))
 }
 
 fn unique_temp_dir(prefix: &str) -> Result<PathBuf, Error> {
@@ -324,7 +351,9 @@ fn make_certificates(dir: &Path) -> Result<(), Error> {
         if out.status.success() {
             Ok(())
         } else {
-            Err(Error::Certificates(String::from_utf8_lossy(&out.stderr).into_owned()))
+            Err(Error::Certificates(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
         }
     };
     std::fs::write(
@@ -333,16 +362,55 @@ fn make_certificates(dir: &Path) -> Result<(), Error> {
     )
     .map_err(io_err("writing certificate extensions"))?;
     openssl(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=acr-testkit CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=acr-testkit CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ])?;
     openssl(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-        "server.key", "-out", "server.csr", "-subj", "/CN=localhost",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
     ])?;
     openssl(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ])
 }

@@ -48,7 +48,10 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     super::step(&format!("push, list and pull {reference}"));
     let example = super::root().join("target/debug/examples/push_pull");
     let mut cmd = std::process::Command::new(&example);
-    cmd.arg(&reference).args(&files).arg("--pull-to").arg(&pulled);
+    cmd.arg(&reference)
+        .args(&files)
+        .arg("--pull-to")
+        .arg(&pulled);
     super::run(&mut cmd)?;
 
     super::step("checking the pulled files against the originals");
@@ -57,10 +60,21 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
         let original = std::fs::read(file)?;
         let copy = std::fs::read(pulled.join(name))
             .with_context(|| format!("{} was not pulled", name.to_string_lossy()))?;
-        ensure!(original == copy, "{} differs after the round trip", name.to_string_lossy());
-        println!("identical: {} ({} bytes)", name.to_string_lossy(), original.len());
+        ensure!(
+            original == copy,
+            "{} differs after the round trip",
+            name.to_string_lossy()
+        );
+        println!(
+            "identical: {} ({} bytes)",
+            name.to_string_lossy(),
+            original.len()
+        );
     }
-    println!("\ndemo ok: {} files pushed to {reference} and pulled back identical", files.len());
+    println!(
+        "\ndemo ok: {} files pushed to {reference} and pulled back identical",
+        files.len()
+    );
     Ok(())
 }
 

@@ -6,7 +6,13 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 /// Workspace crates from the bottom layer up; a crate may depend only on crates before it.
-const LAYERS: [&str; 5] = ["oci-spec-types", "oci-distribution-proto", "acr-auth", "acr-client", "acr-cli"];
+const LAYERS: [&str; 5] = [
+    "oci-spec-types",
+    "oci-distribution-proto",
+    "acr-auth",
+    "acr-client",
+    "acr-cli",
+];
 
 /// The only dependencies the pure-data crate may have.
 const TYPES_ALLOWED: [&str; 4] = ["serde", "serde_json", "sha2", "base64"];
@@ -26,7 +32,10 @@ pub(crate) fn check() -> anyhow::Result<()> {
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let metadata: Value = serde_json::from_slice(&output.stdout)?;
     let graph = graph_from_metadata(&metadata)?;
@@ -48,11 +57,18 @@ pub(crate) fn graph_from_metadata(metadata: &Value) -> anyhow::Result<Graph> {
         .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
         .collect();
     let mut graph = Graph::new();
-    for node in metadata["resolve"]["nodes"].as_array().context("metadata without resolve")? {
-        let Some(name) = node["id"].as_str().and_then(|id| names.get(id)) else { continue };
+    for node in metadata["resolve"]["nodes"]
+        .as_array()
+        .context("metadata without resolve")?
+    {
+        let Some(name) = node["id"].as_str().and_then(|id| names.get(id)) else {
+            continue;
+        };
         let entry = graph.entry((*name).to_owned()).or_default();
         for dep in node["deps"].as_array().into_iter().flatten() {
-            let Some(dep_name) = dep["pkg"].as_str().and_then(|id| names.get(id)) else { continue };
+            let Some(dep_name) = dep["pkg"].as_str().and_then(|id| names.get(id)) else {
+                continue;
+            };
             let kinds = entry.entry((*dep_name).to_owned()).or_default();
             for kind in dep["dep_kinds"].as_array().into_iter().flatten() {
                 kinds.insert(kind["kind"].as_str().unwrap_or("normal").to_owned());
@@ -104,14 +120,18 @@ pub(crate) fn violations(graph: &Graph) -> Vec<String> {
     let proto = runtime_closure(graph, LAYERS[1]);
     for forbidden in PROTO_FORBIDDEN {
         if proto.contains(forbidden) {
-            problems.push(format!("oci-distribution-proto pulls in {forbidden}; it must stay sans-IO"));
+            problems.push(format!(
+                "oci-distribution-proto pulls in {forbidden}; it must stay sans-IO"
+            ));
         }
     }
     for krate in LAYERS {
         let closure = runtime_closure(graph, krate);
         for forbidden in EVERYWHERE_FORBIDDEN {
             if closure.contains(forbidden) {
-                problems.push(format!("{krate} pulls in {forbidden}; keep dependency features lean"));
+                problems.push(format!(
+                    "{krate} pulls in {forbidden}; keep dependency features lean"
+                ));
             }
         }
     }
@@ -155,7 +175,10 @@ mod tests {
         let g = graph(&[("acr-auth", "acr-client", "dev")]);
         let problems = violations(&g);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("acr-auth depends on acr-client (dev)"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("acr-auth depends on acr-client (dev)"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -163,7 +186,9 @@ mod tests {
         let g = graph(&[("oci-spec-types", "regex", "normal")]);
         assert_eq!(
             violations(&g),
-            ["oci-spec-types depends on regex; it may depend only on serde, serde_json, sha2, base64"]
+            [
+                "oci-spec-types depends on regex; it may depend only on serde, serde_json, sha2, base64"
+            ]
         );
     }
 
@@ -175,13 +200,22 @@ mod tests {
             // A dev-dependency on tokio is fine: it never ships.
             ("oci-distribution-proto", "hyper", "dev"),
         ]);
-        assert_eq!(violations(&g), ["oci-distribution-proto pulls in tokio; it must stay sans-IO"]);
+        assert_eq!(
+            violations(&g),
+            ["oci-distribution-proto pulls in tokio; it must stay sans-IO"]
+        );
     }
 
     #[test]
     fn aws_lc_is_banned_everywhere() {
-        let g = graph(&[("acr-client", "rustls", "normal"), ("rustls", "aws-lc-sys", "normal")]);
-        assert_eq!(violations(&g), ["acr-client pulls in aws-lc-sys; keep dependency features lean"]);
+        let g = graph(&[
+            ("acr-client", "rustls", "normal"),
+            ("rustls", "aws-lc-sys", "normal"),
+        ]);
+        assert_eq!(
+            violations(&g),
+            ["acr-client pulls in aws-lc-sys; keep dependency features lean"]
+        );
     }
 
     #[test]
@@ -197,7 +231,14 @@ mod tests {
             ]}
         });
         let g = graph_from_metadata(&metadata).unwrap();
-        assert_eq!(g["oci-spec-types"]["acr-cli"], BTreeSet::from(["normal".to_owned()]));
-        assert_eq!(violations(&g).len(), 2, "upward dependency and a forbidden types dependency");
+        assert_eq!(
+            g["oci-spec-types"]["acr-cli"],
+            BTreeSet::from(["normal".to_owned()])
+        );
+        assert_eq!(
+            violations(&g).len(),
+            2,
+            "upward dependency and a forbidden types dependency"
+        );
     }
 }

@@ -47,7 +47,10 @@ fn main() -> anyhow::Result<()> {
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn cargo() -> Command {
@@ -78,7 +81,14 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
         step("rustfmt");
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
         step("clippy");
-        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     }
     step("layering");
     layers::check()?;

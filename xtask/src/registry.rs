@@ -32,7 +32,10 @@ fn up(args: &[&str]) -> anyhow::Result<()> {
         }
     }
     if state_file().exists() {
-        bail!("a registry is already up (see {}); run `cargo xtask registry down` first", state_file().display());
+        bail!(
+            "a registry is already up (see {}); run `cargo xtask registry down` first",
+            state_file().display()
+        );
     }
     let registry = Registry::start(options)?;
     let url = registry.base_url();
@@ -42,22 +45,32 @@ fn up(args: &[&str]) -> anyhow::Result<()> {
     let state = serde_json::json!({ "pid": pid, "dir": dir, "url": url });
     std::fs::create_dir_all(super::root().join("target"))?;
     std::fs::write(state_file(), state.to_string())?;
-    println!("registry up at {url} (pid {pid}, files in {})", dir.display());
+    println!(
+        "registry up at {url} (pid {pid}, files in {})",
+        dir.display()
+    );
     if let Some(ca) = ca {
         println!("CA certificate: {}", ca.display());
     }
     if basic {
-        println!("user {} password {}", acr_testkit::BASIC_USER, acr_testkit::BASIC_PASSWORD);
+        println!(
+            "user {} password {}",
+            acr_testkit::BASIC_USER,
+            acr_testkit::BASIC_PASSWORD
+        );
     }
     println!("stop it with `cargo xtask registry down`");
     Ok(())
 }
 
 fn down() -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(state_file()).context("no registry is up (no state file)")?;
+    let text =
+        std::fs::read_to_string(state_file()).context("no registry is up (no state file)")?;
     let state: serde_json::Value = serde_json::from_str(&text)?;
     let pid = state["pid"].as_u64().context("state file without pid")?;
-    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
     if let Some(dir) = state["dir"].as_str() {
         let _ = std::fs::remove_dir_all(dir);
     }

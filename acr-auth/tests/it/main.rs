@@ -1,0 +1,3 @@
+//! acr-auth integration tests.
+
+mod docker_config;

@@ -1,0 +1,99 @@
+//! The rustls configuration: Mozilla and platform roots, an optional extra CA file, and the
+//! explicit opt-out of verification.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::{Error, TransportConfig};
+
+/// Builds the TLS configuration for `config`.
+pub(crate) fn client_config(config: &TransportConfig) -> Result<ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(format!("no usable TLS protocol version: {e}")))?;
+    if config.insecure_skip_verify {
+        let verifier = AcceptAnyCertificate(provider.signature_verification_algorithms);
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth());
+    }
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // Platform roots carry corporate and private CAs; a machine without them still has Mozilla's.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = &config.ca_file {
+        for cert in read_ca_file(path)? {
+            roots.add(cert).map_err(|e| {
+                Error::Tls(format!(
+                    "CA file {}: unusable certificate: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| Error::Tls(format!("cannot read CA file {}: {e}", path.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Tls(format!("CA file {} is not valid PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "CA file {} holds no `BEGIN CERTIFICATE` block",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// `--insecure`: accepts any certificate, but still checks handshake signatures so the
+/// connection is at least encrypted to whoever holds the presented key.
+#[derive(Debug)]
+struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
