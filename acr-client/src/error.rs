@@ -45,4 +45,44 @@ pub enum Error {
         /// The request URL.
         url: String,
     },
+    /// A file operation failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// An OCI image layout is missing, malformed or lacks some content.
+    #[error("OCI layout {path}: {message}")]
+    Layout {
+        /// The layout (or the file in it).
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Content did not hash to the digest it was asked for.
+    #[error("content does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest asked for.
+        expected: oci_spec_types::Digest,
+        /// The digest of what arrived.
+        actual: oci_spec_types::Digest,
+    },
+    /// Content had another size than its descriptor says.
+    #[error("{digest}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// The content's digest.
+        digest: oci_spec_types::Digest,
+        /// The size the descriptor declares.
+        expected: u64,
+        /// The size seen (possibly cut short where reading stopped).
+        actual: u64,
+    },
+    /// A digest algorithm this client cannot compute.
+    #[error("cannot verify {digest}: only sha256 and sha512 digests are supported")]
+    UnsupportedDigest {
+        /// The digest.
+        digest: oci_spec_types::Digest,
+    },
 }

@@ -14,8 +14,10 @@ mod config;
 mod error;
 #[allow(dead_code)] // Wired to the protocol crate's transport trait with the content client.
 mod http;
+mod layout;
 mod tls;
 
 pub use acr_auth as auth;
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use error::Error;
+pub use layout::OciLayout;

@@ -1,0 +1,3 @@
+//! acr-client integration tests: one binary, one module per area.
+
+mod layout;
