@@ -11,6 +11,10 @@ use crate::{Digest, MediaType, base64};
 pub type Annotations = BTreeMap<String, String>;
 
 /// Unknown JSON fields, kept so that a parse -> serialize round trip loses nothing.
+///
+/// They serialize after the known fields, sorted by key. A key that names a known field must
+/// not be inserted by hand (it would be written twice). Values are kept as serde_json keeps
+/// them: integers that fit `u64` or `i64` exactly, other numbers as `f64`.
 pub type Extra = BTreeMap<String, Value>;
 
 /// A content descriptor: what a piece of content is, its digest and its size.
@@ -145,30 +149,66 @@ impl Platform {
     }
 
     /// Parses `os/arch[/variant]` (as `--platform` takes it), with `os` and `arch` required.
+    /// Each part is letters, digits, `.`, `_` and `-`.
     ///
     /// ```
     /// use oci_spec_types::Platform;
     /// let p = Platform::parse("linux/arm64/v8").unwrap();
     /// assert_eq!((p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()), ("linux", "arm64", Some("v8")));
+    /// assert_eq!(p.to_string(), "linux/arm64/v8");
     /// assert!(Platform::parse("linux").is_err());
     /// ```
     pub fn parse(s: &str) -> Result<Self, crate::Error> {
-        let invalid = || crate::Error::InvalidPlatform {
+        let invalid = |reason| crate::Error::InvalidPlatform {
             input: s.to_owned(),
-            reason: "expected os/arch or os/arch/variant, such as linux/amd64",
+            reason,
         };
-        let mut parts = s.split('/');
-        let os = parts.next().filter(|p| !p.is_empty()).ok_or_else(invalid)?;
-        let arch = parts.next().filter(|p| !p.is_empty()).ok_or_else(invalid)?;
-        let variant = match parts.next() {
-            Some("") => return Err(invalid()),
-            other => other.map(str::to_owned),
+        if s.is_empty() {
+            return Err(invalid(
+                "the platform is empty; expected os/arch or os/arch/variant, such as linux/amd64",
+            ));
+        }
+        let parts: Vec<&str> = s.split('/').collect();
+        let (os, arch, variant) = match parts[..] {
+            [os, arch] => (os, arch, None),
+            [os, arch, variant] => (os, arch, Some(variant)),
+            [_] => {
+                return Err(invalid(
+                    "the architecture is missing; expected os/arch, such as linux/amd64",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "too many `/`; expected os/arch or os/arch/variant, such as linux/arm64/v8",
+                ));
+            }
         };
-        if parts.next().is_some() {
-            return Err(invalid());
+        if os.is_empty() {
+            return Err(invalid(
+                "the os before the first `/` is empty, such as `linux` in linux/amd64",
+            ));
+        }
+        if arch.is_empty() {
+            return Err(invalid(
+                "the architecture after the first `/` is empty, such as `amd64` in linux/amd64",
+            ));
+        }
+        if variant == Some("") {
+            return Err(invalid(
+                "the variant after the second `/` is empty; drop the `/` or name one, such as linux/arm64/v8",
+            ));
+        }
+        let allowed = |part: &str| {
+            part.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        };
+        if ![os, arch].into_iter().chain(variant).all(allowed) {
+            return Err(invalid(
+                "a part has a character other than letters, digits, `.`, `_` and `-`",
+            ));
         }
         let mut platform = Self::new(os, arch);
-        platform.variant = variant;
+        platform.variant = variant.map(str::to_owned);
         Ok(platform)
     }
 
@@ -188,6 +228,7 @@ impl Platform {
     }
 }
 
+/// `os/arch[/variant]`, the form [`Platform::parse`] reads.
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;

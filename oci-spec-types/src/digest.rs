@@ -67,12 +67,14 @@ pub enum DigestError {
         /// The input.
         input: String,
     },
-    /// The algorithm part does not match `[a-z0-9]+([+._-][a-z0-9]+)*`.
+    /// The algorithm part (before the first `:`) is empty or does not match
+    /// `[a-z0-9]+([+._-][a-z0-9]+)*`.
     InvalidAlgorithm {
         /// The algorithm part.
         algorithm: String,
     },
-    /// The encoded part is empty or has characters outside `[a-zA-Z0-9=_-]`.
+    /// The encoded part (after the first `:`) is empty or has characters outside
+    /// `[a-zA-Z0-9=_-]` (a second `:` lands here too).
     InvalidEncoded {
         /// The encoded part.
         encoded: String,
@@ -101,9 +103,17 @@ impl fmt::Display for DigestError {
                 f,
                 "invalid digest {input:?}: missing `:` between algorithm and hex, expected `sha256:<64 hex characters>`"
             ),
+            Self::InvalidAlgorithm { algorithm } if algorithm.is_empty() => write!(
+                f,
+                "invalid digest: the algorithm before `:` is empty, expected `sha256:<64 hex characters>`"
+            ),
             Self::InvalidAlgorithm { algorithm } => write!(
                 f,
-                "invalid digest algorithm {algorithm:?}: use lower-case letters and digits, such as `sha256`"
+                "invalid digest algorithm {algorithm:?}: use lower-case letters and digits, optionally joined by single `+`, `.`, `_` or `-`, such as `sha256`"
+            ),
+            Self::InvalidEncoded { encoded } if encoded.is_empty() => write!(
+                f,
+                "invalid digest: nothing after `:`, expected `sha256:<64 hex characters>`"
             ),
             Self::InvalidEncoded { encoded } => write!(
                 f,
@@ -128,6 +138,19 @@ impl std::error::Error for DigestError {}
 
 impl Digest {
     /// Parses and validates a digest string.
+    ///
+    /// The checks run left to right, so the error names the first bad part: an empty input,
+    /// a missing `:`, the algorithm, the encoded part's characters, then (for `sha256` and
+    /// `sha512`) its length and its lower-case hex.
+    ///
+    /// ```
+    /// use oci_spec_types::{Algorithm, Digest, DigestError};
+    /// assert!(Digest::parse("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8").is_ok());
+    /// assert_eq!(
+    ///     Digest::parse("sha256:abc"),
+    ///     Err(DigestError::WrongLength { algorithm: Algorithm::Sha256, found: 3 })
+    /// );
+    /// ```
     pub fn parse(input: &str) -> Result<Self, DigestError> {
         if input.is_empty() {
             return Err(DigestError::Empty);
@@ -349,7 +372,7 @@ impl Digester {
 
     /// Feeds more content.
     pub fn update(&mut self, bytes: &[u8]) {
-        self.len += bytes.len() as u64;
+        self.len = self.len.saturating_add(bytes.len() as u64);
         match &mut self.state {
             HashState::Sha256(h) => h.update(bytes),
             HashState::Sha512(h) => h.update(bytes),
@@ -392,5 +415,83 @@ impl io::Write for Digester {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_grammar() {
+        for ok in [
+            "sha256",
+            "a",
+            "0",
+            "sha256+b64u",
+            "multihash+base58",
+            "a.b_c-d+e",
+        ] {
+            assert!(valid_algorithm(ok), "{ok}");
+        }
+        for bad in [
+            "", "SHA256", "sha256+", "+sha256", "a..b", "a+-b", "a b", "sha-", "é",
+        ] {
+            assert!(!valid_algorithm(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registered_names() {
+        assert_eq!(registered("sha256"), Some(Algorithm::Sha256));
+        assert_eq!(registered("sha512"), Some(Algorithm::Sha512));
+        assert_eq!(registered("sha384"), None);
+        assert_eq!(registered("SHA256"), None);
+        assert_eq!(Algorithm::Sha256.as_str(), "sha256");
+        assert_eq!(Algorithm::Sha512.encoded_len(), 128);
+    }
+
+    #[test]
+    fn hex_encoding_is_lower_case() {
+        let d = Digest::from_hash(Algorithm::Sha256, &[0x00, 0x0f, 0xa5, 0xff]);
+        assert_eq!(d.as_str(), "sha256:000fa5ff");
+        assert_eq!(d.colon, 6);
+    }
+
+    #[test]
+    fn accessors() {
+        let d = Digest::sha256_of(b"");
+        assert_eq!(d.algorithm_str(), "sha256");
+        assert_eq!(d.algorithm(), Some(Algorithm::Sha256));
+        assert_eq!(
+            d.encoded(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(d.short(), "e3b0c44298fc");
+        assert_eq!(format!("{d:?}"), format!("Digest({d})"));
+        let other = Digest::parse("x:y").unwrap();
+        assert_eq!(other.short(), "y");
+        assert_eq!(other.algorithm(), None);
+        assert!(other.digester().is_none());
+        assert!(!other.matches(b""));
+    }
+
+    #[test]
+    fn empty_part_messages_say_what_is_missing() {
+        let e = Digest::parse(":abc").unwrap_err();
+        assert!(
+            e.to_string().contains("algorithm before `:` is empty"),
+            "{e}"
+        );
+        let e = Digest::parse("sha256:").unwrap_err();
+        assert!(e.to_string().contains("nothing after `:`"), "{e}");
+    }
+
+    #[test]
+    fn byte_count_saturates() {
+        let mut d = Digester::new(Algorithm::Sha256);
+        d.len = u64::MAX - 1;
+        d.update(b"abc");
+        assert_eq!(d.bytes_hashed(), u64::MAX);
     }
 }

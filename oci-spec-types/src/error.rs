@@ -31,7 +31,11 @@ pub enum Error {
         /// The media type, when one was given.
         media_type: Option<MediaType>,
     },
-    /// `schemaVersion` other than 2 (schema 1 is long deprecated).
+    /// No media type in the body or `Content-Type`, and the body has both `config` (as an image
+    /// manifest does) and `manifests` (as an index does), so its kind cannot be told.
+    AmbiguousManifestKind,
+    /// `schemaVersion` other than 2 (schema 1 is long deprecated), or a Docker schema 1 media
+    /// type (`found` is then 1).
     UnsupportedSchemaVersion {
         /// The version found.
         found: u64,
@@ -72,6 +76,10 @@ impl fmt::Display for Error {
             Self::UnknownManifestKind { media_type: None } => write!(
                 f,
                 "cannot tell the manifest kind: no mediaType, no manifest Content-Type, and neither `config` nor `manifests`"
+            ),
+            Self::AmbiguousManifestKind => write!(
+                f,
+                "cannot tell the manifest kind: no mediaType, no manifest Content-Type, and both `config` (image manifest) and `manifests` (index); set `mediaType`"
             ),
             Self::UnsupportedSchemaVersion { found: 1 } => write!(
                 f,

@@ -161,30 +161,26 @@ pub enum Manifest {
 impl Manifest {
     /// Parses a manifest. The kind comes from the body's `mediaType`, else from `content_type`
     /// (the response's `Content-Type`), else from its shape (`manifests` makes an index,
-    /// `config` an image manifest). The two must agree when both are present.
+    /// `config` an image manifest; both at once is [`Error::AmbiguousManifestKind`]). When the
+    /// body's `mediaType` and a manifest `Content-Type` are both present they must be equal
+    /// ([`Error::MediaTypeMismatch`]); a generic `Content-Type` such as `application/json` is
+    /// ignored. Docker schema 1, by `schemaVersion` or media type, is refused
+    /// ([`Error::UnsupportedSchemaVersion`]); so is any `schemaVersion` but 2 in an image
+    /// manifest or index. Unknown fields are kept in the `extra` maps.
+    ///
+    /// JSON errors ([`Error::InvalidJson`]) carry serde_json's line and column.
     pub fn from_slice(bytes: &[u8], content_type: Option<&MediaType>) -> Result<Self, Error> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
-            what: "manifest",
-            message: e.to_string(),
-        })?;
-        let Value::Object(object) = &value else {
-            return Err(Error::InvalidJson {
-                what: "manifest",
-                message: "expected a JSON object".into(),
-            });
-        };
-        let declared = match object.get("mediaType") {
-            Some(Value::String(s)) => Some(MediaType::from(s.as_str())),
-            Some(_) => {
-                return Err(Error::InvalidJson {
-                    what: "manifest",
-                    message: "`mediaType` is not a string".into(),
-                });
-            }
-            None => None,
-        };
+        let probe: Probe = parse_json(bytes)?;
+        let declared = probe.media_type.map(MediaType::from);
         // A generic Content-Type says nothing about the kind; only a manifest type can conflict.
-        let content_type = content_type.filter(|t| t.is_manifest() || t.is_index());
+        let content_type =
+            content_type.filter(|t| t.is_manifest() || t.is_index() || is_docker_schema1(t));
+        if probe.schema_version == Some(1)
+            || declared.as_ref().is_some_and(is_docker_schema1)
+            || content_type.is_some_and(is_docker_schema1)
+        {
+            return Err(Error::UnsupportedSchemaVersion { found: 1 });
+        }
         if let (Some(declared), Some(content_type)) = (&declared, content_type)
             && declared != content_type
         {
@@ -193,38 +189,35 @@ impl Manifest {
                 content_type: content_type.clone(),
             });
         }
-        if object.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
-            return Err(Error::UnsupportedSchemaVersion { found: 1 });
-        }
         let kind = match declared.or_else(|| content_type.cloned()) {
             Some(kind) => kind,
-            None if object.contains_key("manifests") => MediaType::ImageIndex,
-            None if object.contains_key("config") => MediaType::ImageManifest,
-            None => return Err(Error::UnknownManifestKind { media_type: None }),
+            None => match (probe.has_config, probe.has_manifests) {
+                (true, true) => return Err(Error::AmbiguousManifestKind),
+                (true, false) => MediaType::ImageManifest,
+                (false, true) => MediaType::ImageIndex,
+                (false, false) => return Err(Error::UnknownManifestKind { media_type: None }),
+            },
         };
-        let parsed = match kind {
-            MediaType::ImageManifest => Self::Image(from_value(value)?),
-            MediaType::DockerManifest => Self::DockerImage(from_value(value)?),
-            MediaType::ImageIndex => Self::Index(from_value(value)?),
-            MediaType::DockerManifestList => Self::DockerList(from_value(value)?),
-            MediaType::ArtifactManifest => return Ok(Self::Artifact(from_value(value)?)),
-            other => {
-                return Err(Error::UnknownManifestKind {
-                    media_type: Some(other),
-                });
-            }
-        };
-        let version = match &parsed {
-            Self::Image(m) | Self::DockerImage(m) => m.schema_version,
-            Self::Index(i) | Self::DockerList(i) => i.schema_version,
-            Self::Artifact(_) => 2,
-        };
-        if version != 2 {
-            return Err(Error::UnsupportedSchemaVersion {
-                found: u64::from(version),
+        if kind == MediaType::ArtifactManifest {
+            // The artifact manifest has no schemaVersion; one present is an unknown field.
+            return Ok(Self::Artifact(parse_json(bytes)?));
+        }
+        if !(kind.is_manifest() || kind.is_index()) {
+            return Err(Error::UnknownManifestKind {
+                media_type: Some(kind),
             });
         }
-        Ok(parsed)
+        if let Some(found) = probe.schema_version
+            && found != 2
+        {
+            return Err(Error::UnsupportedSchemaVersion { found });
+        }
+        Ok(match kind {
+            MediaType::DockerManifest => Self::DockerImage(parse_json(bytes)?),
+            MediaType::ImageIndex => Self::Index(parse_json(bytes)?),
+            MediaType::DockerManifestList => Self::DockerList(parse_json(bytes)?),
+            _ => Self::Image(parse_json(bytes)?),
+        })
     }
 
     /// The manifest's media type (what to send as `Content-Type` when pushing it).
@@ -290,11 +283,94 @@ impl Manifest {
     }
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
-    serde_json::from_value(value).map_err(|e| Error::InvalidJson {
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
         what: "manifest",
         message: e.to_string(),
     })
+}
+
+/// The Docker schema 1 media types (signed and unsigned), refused as schema 1.
+fn is_docker_schema1(media_type: &MediaType) -> bool {
+    *media_type == MediaType::DockerManifestV1Signed
+        || media_type.as_str() == "application/vnd.docker.distribution.manifest.v1+json"
+}
+
+/// The fields that decide a manifest's kind, read without building the whole document.
+#[derive(Default)]
+struct Probe {
+    media_type: Option<String>,
+    /// `schemaVersion`; anything but a non-negative integer is refused while probing.
+    schema_version: Option<u64>,
+    has_config: bool,
+    has_manifests: bool,
+}
+
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProbeVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ProbeVisitor {
+            type Value = Probe;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a manifest (a JSON object)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Probe, A::Error> {
+                use serde::de::{Error as _, IgnoredAny};
+                let mut probe = Probe::default();
+                let (mut seen_media_type, mut seen_schema_version) = (false, false);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "mediaType" => {
+                            if std::mem::replace(&mut seen_media_type, true) {
+                                return Err(A::Error::duplicate_field("mediaType"));
+                            }
+                            probe.media_type = match map.next_value::<Value>()? {
+                                Value::String(s) => Some(s),
+                                Value::Null => None,
+                                _ => {
+                                    return Err(A::Error::custom(
+                                        "`mediaType` must be a string, such as \"application/vnd.oci.image.manifest.v1+json\"",
+                                    ));
+                                }
+                            };
+                        }
+                        "schemaVersion" => {
+                            if std::mem::replace(&mut seen_schema_version, true) {
+                                return Err(A::Error::duplicate_field("schemaVersion"));
+                            }
+                            let value = map.next_value::<Value>()?;
+                            let Some(version) = value.as_u64() else {
+                                return Err(A::Error::custom(format_args!(
+                                    "`schemaVersion` must be the number 2, found {value}"
+                                )));
+                            };
+                            probe.schema_version = Some(version);
+                        }
+                        "config" => {
+                            probe.has_config = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "manifests" => {
+                            probe.has_manifests = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(probe)
+            }
+        }
+
+        deserializer.deserialize_map(ProbeVisitor)
+    }
 }
 
 impl From<ImageManifest> for Manifest {

@@ -122,14 +122,27 @@ impl MediaType {
         )
     }
 
-    /// The essence of a `Content-Type` value: parameters after `;` and surrounding spaces dropped.
+    /// The essence of a `Content-Type` value: parameters after `;` and surrounding spaces
+    /// dropped. Media types are case-insensitive (RFC 9110), so a known type in another case
+    /// maps to its variant; any other type is kept as written.
     ///
     /// ```
     /// use oci_spec_types::MediaType;
     /// assert_eq!(MediaType::from_content_type("application/json; charset=utf-8").as_str(), "application/json");
+    /// assert_eq!(
+    ///     MediaType::from_content_type("Application/VND.OCI.Image.Manifest.v1+JSON"),
+    ///     MediaType::ImageManifest
+    /// );
     /// ```
     pub fn from_content_type(value: &str) -> Self {
-        Self::from(value.split(';').next().unwrap_or_default().trim())
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        match Self::from(essence) {
+            Self::Other(_) => match Self::from(essence.to_ascii_lowercase().as_str()) {
+                Self::Other(_) => Self::Other(essence.to_owned()),
+                known => known,
+            },
+            known => known,
+        }
     }
 }
 
@@ -170,5 +183,41 @@ impl serde::Serialize for MediaType {
 impl<'de> serde::Deserialize<'de> for MediaType {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(Self::from(String::deserialize(deserializer)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_strings_map_to_variants_and_back() {
+        for t in MediaType::MANIFEST_TYPES {
+            assert_eq!(MediaType::from(t.as_str()), t);
+            assert_eq!(MediaType::from(t.as_str().to_owned()), t);
+        }
+        let other = MediaType::from(String::from("text/plain"));
+        assert_eq!(other, MediaType::Other("text/plain".into()));
+        assert_eq!(format!("{other:?}"), "MediaType(text/plain)");
+    }
+
+    #[test]
+    fn content_type_essence() {
+        assert_eq!(
+            MediaType::from_content_type(" application/vnd.oci.image.index.v1+json ;charset=x"),
+            MediaType::ImageIndex
+        );
+        assert_eq!(
+            MediaType::from_content_type("Text/Plain"),
+            MediaType::Other("Text/Plain".into())
+        );
+        assert_eq!(
+            MediaType::from_content_type(""),
+            MediaType::Other(String::new())
+        );
+        assert_eq!(
+            MediaType::from_content_type(";"),
+            MediaType::Other(String::new())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! References to content in a registry: `registry[:port]/repository[:tag][@digest]`.
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::{Digest, DigestError};
@@ -38,8 +39,15 @@ pub struct Reference {
 pub enum ReferenceError {
     /// The string was empty.
     Empty,
-    /// No `/` separates a registry from the repository.
+    /// No `/` separates a registry from the repository, and the input looks like a
+    /// repository (such as `alpine:3.20`): there is no default registry.
     MissingRegistry {
+        /// The input.
+        input: String,
+    },
+    /// No `/` separates a registry from the repository, and the input looks like a registry
+    /// (such as `localhost:5000` or `myregistry.azurecr.io`): the repository is missing.
+    MissingRepository {
         /// The input.
         input: String,
     },
@@ -82,7 +90,11 @@ impl fmt::Display for ReferenceError {
             ),
             Self::MissingRegistry { input } => write!(
                 f,
-                "invalid reference {input:?}: missing registry; write it as registry/repository[:tag], such as localhost:5000/{input}"
+                "invalid reference {input:?}: missing registry (there is no default registry); write it as registry/repository[:tag], such as localhost:5000/{input}"
+            ),
+            Self::MissingRepository { input } => write!(
+                f,
+                "invalid reference {input:?}: it names a registry but no repository; write it as {input}/repository[:tag]"
             ),
             Self::InvalidRegistry { registry, reason } => {
                 write!(f, "invalid registry {registry:?} in reference: {reason}")
@@ -96,6 +108,10 @@ impl fmt::Display for ReferenceError {
             Self::InvalidTag { tag, reason } => {
                 write!(f, "invalid tag {tag:?} in reference: {reason}")
             }
+            Self::InvalidDigest(e @ DigestError::MissingColon { .. }) => write!(
+                f,
+                "invalid digest in reference: {e}; to name a tag, write `:tag` instead of `@`"
+            ),
             Self::InvalidDigest(e) => write!(f, "invalid digest in reference: {e}"),
             Self::NameTooLong { length } => write!(
                 f,
@@ -116,32 +132,35 @@ impl std::error::Error for ReferenceError {
 
 impl Reference {
     /// Parses `registry[:port]/repository[:tag][@digest]`.
+    ///
+    /// As in ORAS, the registry is everything before the first `/`; in the rest, the first `@`
+    /// starts the digest and, before it, the first `:` starts the tag. A reference may have
+    /// both a tag and a digest; both are kept (the digest is what [`Reference::target`]
+    /// fetches). The parts are checked left to right, so the error names the first bad one.
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        let (rest, digest) = match input.rsplit_once('@') {
-            Some((rest, digest)) => (
-                rest,
-                Some(Digest::parse(digest).map_err(ReferenceError::InvalidDigest)?),
-            ),
-            None => (input, None),
+        let Some((registry, path)) = input.split_once('/') else {
+            return Err(missing_slash(input));
         };
-        let Some((registry, path)) = split_registry(rest) else {
-            return Err(ReferenceError::MissingRegistry {
-                input: input.to_owned(),
-            });
+        let (name, digest) = match path.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (path, None),
         };
-        // A `:` after the last `/` starts the tag; one before it belongs to the registry port.
-        let (repository, tag) = match path.rsplit_once(':') {
-            Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
-            _ => (path, None),
+        let (repository, tag) = match name.split_once(':') {
+            Some((repository, tag)) => (repository, Some(tag)),
+            None => (name, None),
         };
         validate_registry(registry)?;
         validate_repository(repository)?;
         if let Some(tag) = tag {
             validate_tag(tag)?;
         }
+        let digest = digest
+            .map(Digest::parse)
+            .transpose()
+            .map_err(ReferenceError::InvalidDigest)?;
         let length = registry.len() + 1 + repository.len();
         if length > MAX_NAME_LEN {
             return Err(ReferenceError::NameTooLong { length });
@@ -228,24 +247,40 @@ impl Reference {
             .or(self.tag.as_deref())
     }
 
-    /// Whether the registry is the local machine (`localhost`, `127.x.x.x`, `[::1]`), where
-    /// clients default to plain HTTP as ORAS does.
+    /// Whether the registry is the local machine (`localhost`, an IPv4 address in
+    /// `127.0.0.0/8`, `[::1]`), where clients default to plain HTTP as ORAS does.
     pub fn is_loopback_registry(&self) -> bool {
         let host = host_of(&self.registry);
-        host == "localhost" || host == "[::1]" || host.starts_with("127.")
+        if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            return inner.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+        }
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
-/// Splits the registry off at the first `/`.
-fn split_registry(s: &str) -> Option<(&str, &str)> {
-    s.split_once('/')
+/// The error for an input with no `/`: a missing repository when the input is clearly a
+/// registry host (an IPv6 address, `localhost`, or a dotted host name, each with an optional
+/// port), else a missing registry.
+fn missing_slash(input: &str) -> ReferenceError {
+    let looks_like_registry = validate_registry(input).is_ok() && {
+        let host = host_of(input);
+        host.starts_with('[') || host.eq_ignore_ascii_case("localhost") || host.contains('.')
+    };
+    let input = input.to_owned();
+    if looks_like_registry {
+        ReferenceError::MissingRepository { input }
+    } else {
+        ReferenceError::MissingRegistry { input }
+    }
 }
 
+/// The host part of a (syntactically valid) registry: without the port, brackets kept.
 fn host_of(registry: &str) -> &str {
     if registry.starts_with('[') {
         registry.find(']').map_or(registry, |end| &registry[..=end])
     } else {
-        registry.rsplit_once(':').map_or(registry, |(host, _)| host)
+        registry.split_once(':').map_or(registry, |(host, _)| host)
     }
 }
 
@@ -257,58 +292,73 @@ fn validate_registry(registry: &str) -> Result<(), ReferenceError> {
     if registry.is_empty() {
         return Err(invalid("the registry host is empty"));
     }
-    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
+    let port = if let Some(rest) = registry.strip_prefix('[') {
         let Some((inner, after)) = rest.split_once(']') else {
             return Err(invalid("an IPv6 address needs a closing `]`"));
         };
-        if inner.is_empty()
-            || !inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        if inner.parse::<Ipv6Addr>().is_err() {
             return Err(invalid(
-                "an IPv6 address has only hex digits, `:` and `.` inside `[]`",
+                "the text inside `[]` is not an IPv6 address, such as `[::1]`",
             ));
         }
-        match after {
-            "" => (None, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (None, Some(port)),
-                None => return Err(invalid("only `:port` may follow an IPv6 address")),
-            },
+        if after.is_empty() {
+            None
+        } else if let Some(port) = after.strip_prefix(':') {
+            Some(port)
+        } else {
+            return Err(invalid("only `:port` may follow `]` of an IPv6 address"));
         }
     } else {
-        match registry.split_once(':') {
-            Some((host, port)) => (Some(host), Some(port)),
-            None => (Some(registry), None),
-        }
+        let (host, port) = match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        };
+        validate_host_name(host).map_err(invalid)?;
+        port
     };
-    if let Some(host) = host {
-        if host.is_empty() {
-            return Err(invalid("the registry host is empty"));
+    if let Some(port) = port {
+        validate_port(port).map_err(invalid)?;
+    }
+    Ok(())
+}
+
+/// `domain-component ('.' domain-component)*`, `domain-component = [a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`.
+/// IPv4 addresses are domain names by this grammar.
+fn validate_host_name(host: &str) -> Result<(), &'static str> {
+    if host.is_empty() {
+        return Err("the registry host before `:` is empty");
+    }
+    if host.contains('[') || host.contains(']') {
+        return Err("an IPv6 address must be the whole host, in brackets, such as `[::1]:5000`");
+    }
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err(
+                "a host name has an empty part between dots (or a leading or trailing dot)",
+            );
         }
-        for label in host.split('.') {
-            if label.is_empty() {
-                return Err(invalid("a host name has an empty part between dots"));
-            }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err(invalid("a host name has only letters, digits, `-` and `.`"));
-            }
-            if label.starts_with('-') || label.ends_with('-') {
-                return Err(invalid("a host name part cannot start or end with `-`"));
-            }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err("a host name has only letters, digits, `-` and `.`");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a host name part cannot start or end with `-`");
         }
     }
-    if let Some(port) = port {
-        if port.is_empty()
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u16>().is_err()
-        {
-            return Err(invalid("the port must be a number from 0 to 65535"));
-        }
+    Ok(())
+}
+
+fn validate_port(port: &str) -> Result<(), &'static str> {
+    if port.is_empty() {
+        return Err("the port after `:` is empty");
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("the port must be digits only (a second `:` or a letter is not allowed)");
+    }
+    if port.parse::<u16>().is_err() {
+        return Err("the port must be a number from 0 to 65535");
     }
     Ok(())
 }
@@ -347,7 +397,10 @@ fn validate_path_component(component: &str) -> Result<(), &'static str> {
             "only lower-case letters, digits and the separators `.`, `_`, `__`, `-` are allowed",
         );
     }
-    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return Err("a path component is empty");
+    };
+    if !alnum(first) || !alnum(last) {
         return Err("a path component must start and end with a letter or digit");
     }
     let mut i = 0;
@@ -381,7 +434,7 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
         return Err(invalid("a tag has at most 128 characters"));
     }
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    if !word(tag.as_bytes()[0]) {
+    if !tag.bytes().next().is_some_and(word) {
         return Err(invalid("a tag must start with a letter, digit or `_`"));
     }
     if !tag.bytes().all(|b| word(b) || b == b'.' || b == b'-') {
@@ -426,5 +479,102 @@ impl<'de> serde::Deserialize<'de> for Reference {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_drops_the_port() {
+        assert_eq!(host_of("localhost:5000"), "localhost");
+        assert_eq!(host_of("example.com"), "example.com");
+        assert_eq!(host_of("[::1]:5000"), "[::1]");
+        assert_eq!(host_of("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn path_components() {
+        for ok in [
+            "a",
+            "a0",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a-b",
+            "a---b",
+            "a.b_c__d-e",
+        ] {
+            assert_eq!(validate_path_component(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "", ".a", "a.", "-a", "a-", "_a", "a..b", "a___b", "a-.b", "a._b", "a b",
+        ] {
+            assert!(validate_path_component(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(validate_port("0"), Ok(()));
+        assert_eq!(validate_port("65535"), Ok(()));
+        assert_eq!(validate_port(""), Err("the port after `:` is empty"));
+        assert!(validate_port("65536").unwrap_err().contains("0 to 65535"));
+        assert!(validate_port("50a").unwrap_err().contains("digits only"));
+        assert!(validate_port("5000:1").unwrap_err().contains("digits only"));
+    }
+
+    #[test]
+    fn no_slash_tells_registry_from_repository() {
+        for registry in [
+            "localhost",
+            "localhost:5000",
+            "[::1]:5000",
+            "example.azurecr.io",
+            "10.0.0.1:5000",
+        ] {
+            assert!(
+                matches!(
+                    missing_slash(registry),
+                    ReferenceError::MissingRepository { .. }
+                ),
+                "{registry}"
+            );
+        }
+        for repository in [
+            "alpine",
+            "alpine:3",
+            "alpine:3.20",
+            "alpine@sha256:abc",
+            "a_b",
+        ] {
+            assert!(
+                matches!(
+                    missing_slash(repository),
+                    ReferenceError::MissingRegistry { .. }
+                ),
+                "{repository}"
+            );
+        }
+    }
+
+    #[test]
+    fn loopback() {
+        for (input, loopback) in [
+            ("localhost/a", true),
+            ("LOCALHOST:5000/a", true),
+            ("127.0.0.1:5000/a", true),
+            ("127.255.0.9/a", true),
+            ("[::1]:5000/a", true),
+            ("[0:0:0:0:0:0:0:1]/a", true),
+            ("127.example.com/a", false),
+            ("localhost.example.com/a", false),
+            ("[::2]/a", false),
+            ("10.0.0.1/a", false),
+        ] {
+            let r = Reference::parse(input).unwrap();
+            assert_eq!(r.is_loopback_registry(), loopback, "{input}");
+        }
     }
 }
