@@ -12,12 +12,13 @@
 
 mod config;
 mod error;
-#[allow(dead_code)] // Wired to the protocol crate's transport trait with the content client.
 mod http;
 mod layout;
 mod tls;
+mod transport;
 
 pub use acr_auth as auth;
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use error::Error;
 pub use layout::OciLayout;
+pub use transport::HyperTransport;
