@@ -112,7 +112,10 @@ impl Credential {
         if username == NULL_GUID_USER {
             Self::RefreshToken(password)
         } else {
-            Self::Basic { username: username.to_owned(), password }
+            Self::Basic {
+                username: username.to_owned(),
+                password,
+            }
         }
     }
 
@@ -163,7 +166,9 @@ pub struct AuthStats {
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authenticator").field("credential", &self.credential.kind()).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("credential", &self.credential.kind())
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,7 +177,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn scope_key(scopes: &[Scope]) -> String {
-    merge_scopes(scopes.iter().cloned()).iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+    merge_scopes(scopes.iter().cloned())
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Authenticator {
@@ -198,7 +207,10 @@ impl Authenticator {
     }
 
     fn slot(&self, registry: &str, scopes: &[Scope]) -> Slot {
-        lock(&self.access).entry((registry.to_owned(), scope_key(scopes))).or_default().clone()
+        lock(&self.access)
+            .entry((registry.to_owned(), scope_key(scopes)))
+            .or_default()
+            .clone()
     }
 
     /// The `Authorization` value to send before any challenge: a cached token that covers
@@ -206,14 +218,19 @@ impl Authenticator {
     pub async fn cached(&self, registry: &str, scopes: &[Scope]) -> Option<Secret> {
         match &self.credential {
             Credential::AccessToken(token) => return Some(bearer(token)),
-            Credential::Basic { username, password } if lock(&self.basic_registries).contains_key(registry) => {
+            Credential::Basic { username, password }
+                if lock(&self.basic_registries).contains_key(registry) =>
+            {
                 return Some(Secret::new(token::basic_header(username, password)));
             }
             _ => {}
         }
         let slot = self.slot(registry, scopes);
         let guard = slot.lock().await;
-        guard.as_ref().filter(|t| t.is_fresh(SystemTime::now())).map(|t| bearer(&t.secret))
+        guard
+            .as_ref()
+            .filter(|t| t.is_fresh(SystemTime::now()))
+            .map(|t| bearer(&t.secret))
     }
 
     /// Drops the cached token for `registry` and `scopes` (after the registry refused it).
@@ -232,7 +249,16 @@ impl Authenticator {
     ) -> Result<Option<Secret>, AuthError> {
         if let Credential::Custom(provider) = &self.credential {
             let challenge = challenges.first();
-            return provider.authorization(AuthRequest { registry, scopes, challenge }, transport).await;
+            return provider
+                .authorization(
+                    AuthRequest {
+                        registry,
+                        scopes,
+                        challenge,
+                    },
+                    transport,
+                )
+                .await;
         }
         if let Some(bearer_challenge) = challenges.iter().find_map(Challenge::as_bearer) {
             // The request's own scopes plus whatever the registry names (a mount names two repos).
@@ -247,7 +273,9 @@ impl Authenticator {
                     return Ok(Some(bearer(&token.secret)));
                 }
             }
-            let token = self.fetch_token(registry, bearer_challenge, &wanted, transport).await?;
+            let token = self
+                .fetch_token(registry, bearer_challenge, &wanted, transport)
+                .await?;
             let header = bearer(&token.secret);
             *guard = Some(token);
             // Also answer later requests for exactly the request's scopes from this token.
@@ -259,13 +287,19 @@ impl Authenticator {
             }
             return Ok(Some(header));
         }
-        if challenges.iter().any(|c| matches!(c, Challenge::Basic { .. })) {
+        if challenges
+            .iter()
+            .any(|c| matches!(c, Challenge::Basic { .. }))
+        {
             return match &self.credential {
                 Credential::Basic { username, password } => {
                     lock(&self.basic_registries).insert(registry.to_owned(), ());
                     Ok(Some(Secret::new(token::basic_header(username, password))))
                 }
-                other => Err(AuthError::BasicRequired { registry: registry.to_owned(), tried: other.kind() }),
+                other => Err(AuthError::BasicRequired {
+                    registry: registry.to_owned(),
+                    tried: other.kind(),
+                }),
             };
         }
         match challenges.first() {
@@ -273,7 +307,9 @@ impl Authenticator {
                 registry: registry.to_owned(),
                 scheme: other.scheme().to_owned(),
             }),
-            None => Err(AuthError::NoChallenge { registry: registry.to_owned() }),
+            None => Err(AuthError::NoChallenge {
+                registry: registry.to_owned(),
+            }),
         }
     }
 
@@ -290,10 +326,15 @@ impl Authenticator {
         let sends_secret = !matches!(self.credential, Credential::Anonymous);
         check_realm(registry, realm, sends_secret)?;
         let request = match &self.credential {
-            Credential::Anonymous => token::token_get_request(realm, Some(service), &scope_strings, None)?,
-            Credential::Basic { username, password } => {
-                token::token_get_request(realm, Some(service), &scope_strings, Some((username, password)))?
+            Credential::Anonymous => {
+                token::token_get_request(realm, Some(service), &scope_strings, None)?
             }
+            Credential::Basic { username, password } => token::token_get_request(
+                realm,
+                Some(service),
+                &scope_strings,
+                Some((username, password)),
+            )?,
             Credential::RefreshToken(refresh) => {
                 token::refresh_token_request(realm, service, &scope_strings, refresh)?
             }
@@ -307,7 +348,9 @@ impl Authenticator {
                 });
             }
             Credential::AadAccessToken { .. } | Credential::Aad(_) => {
-                let refresh = self.acr_refresh_token(registry, realm, service, transport).await?;
+                let refresh = self
+                    .acr_refresh_token(registry, realm, service, transport)
+                    .await?;
                 token::refresh_token_request(realm, service, &scope_strings, &refresh)?
             }
             Credential::Custom(_) => unreachable_custom()?,
@@ -315,14 +358,22 @@ impl Authenticator {
         lock(&self.stats).token_requests += 1;
         let token = send_token_request(transport, request, realm).await;
         // A refresh token the registry no longer takes: drop it so the next try exchanges anew.
-        if token.is_err() && matches!(self.credential, Credential::AadAccessToken { .. } | Credential::Aad(_)) {
+        if token.is_err()
+            && matches!(
+                self.credential,
+                Credential::AadAccessToken { .. } | Credential::Aad(_)
+            )
+        {
             *self.refresh_slot(registry).lock().await = None;
         }
         token.map_err(|e| name_credential(e, registry, self.credential.kind()))
     }
 
     fn refresh_slot(&self, registry: &str) -> Slot {
-        lock(&self.refresh).entry(registry.to_owned()).or_default().clone()
+        lock(&self.refresh)
+            .entry(registry.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// The ACR refresh token for `registry`, exchanged from an AAD token once and reused across
@@ -361,7 +412,9 @@ impl Authenticator {
 }
 
 fn unreachable_custom() -> Result<http::Request<Bytes>, AuthError> {
-    Err(AuthError::Aad("custom credentials answer challenges themselves".into()))
+    Err(AuthError::Aad(
+        "custom credentials answer challenges themselves".into(),
+    ))
 }
 
 /// A registry says "this token is not good" (rather than "authenticate"): refetch even when the
@@ -385,31 +438,49 @@ fn origin(url: &str) -> Option<String> {
 }
 
 /// The IPv6 instance metadata address (the IPv4 one, 169.254.169.254, is link-local).
-const AWS_METADATA_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+const AWS_METADATA_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
 
 /// Where credentials may go: never to link-local or cloud metadata addresses, and to another
 /// host than the registry's only over HTTPS.
 fn check_realm(registry: &str, realm: &str, sends_secret: bool) -> Result<(), AuthError> {
-    let unsafe_realm = |reason: &'static str| AuthError::UnsafeRealm { registry: registry.to_owned(), realm: realm.to_owned(), reason };
-    let parsed = url::Url::parse(realm)
-        .map_err(|e| AuthError::InvalidRealm { realm: realm.to_owned(), message: e.to_string() })?;
+    let unsafe_realm = |reason: &'static str| AuthError::UnsafeRealm {
+        registry: registry.to_owned(),
+        realm: realm.to_owned(),
+        reason,
+    };
+    let parsed = url::Url::parse(realm).map_err(|e| AuthError::InvalidRealm {
+        realm: realm.to_owned(),
+        message: e.to_string(),
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(unsafe_realm("the realm is not an http(s) URL"));
     }
     let host = parsed.host_str().unwrap_or_default();
-    let ip: Option<IpAddr> = host.trim_start_matches('[').trim_end_matches(']').parse().ok();
+    let ip: Option<IpAddr> = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok();
     let link_local = match ip {
         Some(IpAddr::V4(v4)) => v4.is_link_local(),
         Some(IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == AWS_METADATA_V6,
         None => false,
     };
     if link_local {
-        return Err(unsafe_realm("link-local and cloud metadata addresses never get credentials"));
+        return Err(unsafe_realm(
+            "link-local and cloud metadata addresses never get credentials",
+        ));
     }
-    let registry_host = registry.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(registry, |(h, _)| h);
+    let registry_host = registry
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(registry, |(h, _)| h);
     let registry_host = registry_host.trim_start_matches('[').trim_end_matches(']');
     if sends_secret && !host.eq_ignore_ascii_case(registry_host) && parsed.scheme() != "https" {
-        return Err(unsafe_realm("credentials go to another host only over HTTPS"));
+        return Err(unsafe_realm(
+            "credentials go to another host only over HTTPS",
+        ));
     }
     Ok(())
 }
@@ -417,9 +488,16 @@ fn check_realm(registry: &str, realm: &str, sends_secret: bool) -> Result<(), Au
 /// Names the credential in a refusal from a token endpoint.
 fn name_credential(error: AuthError, registry: &str, tried: &'static str) -> AuthError {
     match error {
-        AuthError::TokenDenied { endpoint, status, message } if matches!(status.as_u16(), 401 | 403) => {
-            AuthError::Unauthorized { registry: registry.to_owned(), tried, endpoint, message }
-        }
+        AuthError::TokenDenied {
+            endpoint,
+            status,
+            message,
+        } if matches!(status.as_u16(), 401 | 403) => AuthError::Unauthorized {
+            registry: registry.to_owned(),
+            tried,
+            endpoint,
+            message,
+        },
         other => other,
     }
 }
@@ -431,13 +509,22 @@ async fn send_token_request(
 ) -> Result<Token, AuthError> {
     let endpoint = endpoint.split('?').next().unwrap_or(endpoint).to_owned();
     let request = request.map(Body::from);
-    let response = transport.send(request).await.map_err(|e| {
-        AuthError::Transport { endpoint: endpoint.clone(), message: e.to_string() }
-    })?;
+    let response = transport
+        .send(request)
+        .await
+        .map_err(|e| AuthError::Transport {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        })?;
     let status = response.status();
-    let body = response.into_body().collect(MAX_TOKEN_RESPONSE).await.map_err(|e| {
-        AuthError::TokenResponse { endpoint: endpoint.clone(), message: e.to_string() }
-    })?;
+    let body = response
+        .into_body()
+        .collect(MAX_TOKEN_RESPONSE)
+        .await
+        .map_err(|e| AuthError::TokenResponse {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        })?;
     token::parse_token_response(&endpoint, status, &body, SystemTime::now())
 }
 
@@ -452,8 +539,16 @@ mod tests {
         assert!(check_realm("127.0.0.1:5000", "http://127.0.0.1:5001/token", true).is_ok());
         let err = check_realm("r.io", "http://auth.io/token", true).unwrap_err();
         assert!(err.to_string().contains("only over HTTPS"), "{err}");
-        assert!(check_realm("r.io", "http://auth.io/token", false).is_ok(), "anonymous sends nothing secret");
-        for metadata in ["http://169.254.169.254/token", "https://169.254.169.254/token", "http://[fd00:ec2::254]/t", "http://[fe80::1]/t"] {
+        assert!(
+            check_realm("r.io", "http://auth.io/token", false).is_ok(),
+            "anonymous sends nothing secret"
+        );
+        for metadata in [
+            "http://169.254.169.254/token",
+            "https://169.254.169.254/token",
+            "http://[fd00:ec2::254]/t",
+            "http://[fe80::1]/t",
+        ] {
             let err = check_realm("r.io", metadata, false).unwrap_err();
             assert!(err.to_string().contains("link-local"), "{metadata}: {err}");
         }
@@ -462,16 +557,31 @@ mod tests {
 
     #[test]
     fn null_guid_user_means_refresh_token() {
-        assert!(matches!(Credential::from_login(NULL_GUID_USER, Secret::new("rt")), Credential::RefreshToken(_)));
-        assert!(matches!(Credential::from_login("admin", Secret::new("pw")), Credential::Basic { .. }));
+        assert!(matches!(
+            Credential::from_login(NULL_GUID_USER, Secret::new("rt")),
+            Credential::RefreshToken(_)
+        ));
+        assert!(matches!(
+            Credential::from_login("admin", Secret::new("pw")),
+            Credential::Basic { .. }
+        ));
         let stored = StoredCredential::IdentityToken(Secret::new("rt"));
-        assert!(matches!(Credential::from_stored(stored), Credential::RefreshToken(_)));
+        assert!(matches!(
+            Credential::from_stored(stored),
+            Credential::RefreshToken(_)
+        ));
     }
 
     #[test]
     fn origins() {
-        assert_eq!(origin("https://r.azurecr.io/oauth2/token").as_deref(), Some("https://r.azurecr.io"));
-        assert_eq!(origin("http://127.0.0.1:5000/oauth2/token?x").as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            origin("https://r.azurecr.io/oauth2/token").as_deref(),
+            Some("https://r.azurecr.io")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:5000/oauth2/token?x").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert_eq!(origin("nope"), None);
     }
 }

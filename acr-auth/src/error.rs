@@ -49,7 +49,9 @@ pub enum AuthError {
         message: String,
     },
     /// The registry asked for Basic authentication but the credential has no password.
-    #[error("{registry} asks for a user name and password, but {tried} was given; run `acr login {registry} -u <user>`")]
+    #[error(
+        "{registry} asks for a user name and password, but {tried} was given; run `acr login {registry} -u <user>`"
+    )]
     BasicRequired {
         /// The registry.
         registry: String,
@@ -57,7 +59,9 @@ pub enum AuthError {
         tried: &'static str,
     },
     /// The registry offered only an authentication scheme this crate does not speak.
-    #[error("{registry} asks for {scheme} authentication, which is not supported (only Basic and Bearer are)")]
+    #[error(
+        "{registry} asks for {scheme} authentication, which is not supported (only Basic and Bearer are)"
+    )]
     UnsupportedChallenge {
         /// The registry.
         registry: String,

@@ -24,13 +24,14 @@ mod secret;
 mod token;
 
 pub use authenticator::{
-    AadTokenProvider, AuthRequest, AuthStats, Authenticator, Credential, CredentialProvider, NULL_GUID_USER,
+    AadTokenProvider, AuthRequest, AuthStats, Authenticator, Credential, CredentialProvider,
+    NULL_GUID_USER,
 };
 pub use docker_config::{CredentialSource, DockerConfig, StoredCredential};
 pub use error::AuthError;
 pub use oci_distribution_proto as proto;
 pub use secret::Secret;
 pub use token::{
-    DEFAULT_LIFETIME, EXPIRY_MARGIN, Token, basic_header, exchange_request, jwt_expiry, parse_token_response,
-    password_request, refresh_token_request, token_get_request,
+    DEFAULT_LIFETIME, EXPIRY_MARGIN, Token, basic_header, exchange_request, jwt_expiry,
+    parse_token_response, password_request, refresh_token_request, token_get_request,
 };

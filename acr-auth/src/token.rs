@@ -38,7 +38,10 @@ impl std::fmt::Debug for Token {
             .field("secret", &self.secret)
             .field("expires_at", &self.expires_at)
             .field("refresh_at", &self.refresh_at)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -48,7 +51,12 @@ impl Token {
     pub fn new(secret: Secret, expires_at: SystemTime, now: SystemTime) -> Self {
         let lifetime = expires_at.duration_since(now).unwrap_or_default();
         let refresh_at = expires_at - EXPIRY_MARGIN.min(lifetime / 2);
-        Self { secret, expires_at, refresh_at, refresh_token: None }
+        Self {
+            secret,
+            expires_at,
+            refresh_at,
+            refresh_token: None,
+        }
     }
 
     /// Whether the token is still good to use at `now`.
@@ -69,20 +77,30 @@ impl Token {
 /// ```
 pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
     let payload = token.split('.').nth(1)?;
-    let cleaned: String = payload.trim_end_matches('=').chars().map(|c| match c {
-        '+' => '-',
-        '/' => '_',
-        c => c,
-    }).collect();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned).ok()?;
+    let cleaned: String = payload
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cleaned)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let exp = claims.get("exp")?;
-    let seconds = exp.as_u64().or_else(|| exp.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))?;
+    let seconds = exp
+        .as_u64()
+        .or_else(|| exp.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))?;
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 fn form_request(url: &str, body: String) -> Result<Request<Bytes>, AuthError> {
@@ -92,7 +110,10 @@ fn form_request(url: &str, body: String) -> Result<Request<Bytes>, AuthError> {
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
         .body(Bytes::from(body))
-        .map_err(|e| AuthError::InvalidRealm { realm: url.to_owned(), message: e.to_string() })
+        .map_err(|e| AuthError::InvalidRealm {
+            realm: url.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 /// `GET <realm>?service=..&scope=..` (distribution token protocol), optionally with Basic
@@ -103,8 +124,10 @@ pub fn token_get_request(
     scopes: &[String],
     basic: Option<(&str, &Secret)>,
 ) -> Result<Request<Bytes>, AuthError> {
-    let mut url = url::Url::parse(realm)
-        .map_err(|e| AuthError::InvalidRealm { realm: realm.to_owned(), message: e.to_string() })?;
+    let mut url = url::Url::parse(realm).map_err(|e| AuthError::InvalidRealm {
+        realm: realm.to_owned(),
+        message: e.to_string(),
+    })?;
     {
         let mut query = url.query_pairs_mut();
         if let Some(service) = service {
@@ -114,18 +137,25 @@ pub fn token_get_request(
             query.append_pair("scope", scope);
         }
     }
-    let mut builder = Request::builder().method(Method::GET).uri(url.as_str()).header(ACCEPT, "application/json");
+    let mut builder = Request::builder()
+        .method(Method::GET)
+        .uri(url.as_str())
+        .header(ACCEPT, "application/json");
     if let Some((user, password)) = basic {
         builder = builder.header(AUTHORIZATION, basic_header(user, password));
     }
     builder
         .body(Bytes::new())
-        .map_err(|e| AuthError::InvalidRealm { realm: realm.to_owned(), message: e.to_string() })
+        .map_err(|e| AuthError::InvalidRealm {
+            realm: realm.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 /// `Basic base64(user:password)`.
 pub fn basic_header(user: &str, password: &Secret) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
     format!("Basic {encoded}")
 }
 
@@ -152,7 +182,11 @@ pub fn password_request(
     username: &str,
     password: &Secret,
 ) -> Result<Request<Bytes>, AuthError> {
-    let mut pairs = vec![("grant_type", "password"), ("service", service), ("username", username)];
+    let mut pairs = vec![
+        ("grant_type", "password"),
+        ("service", service),
+        ("username", username),
+    ];
     pairs.extend(scopes.iter().map(|s| ("scope", s.as_str())));
     pairs.push(("password", password.expose()));
     form_request(realm, form(&pairs))
@@ -202,7 +236,11 @@ pub fn parse_token_response(
         message: format!("the answer is not token JSON: {e}"),
     })?;
     let refresh_token = parsed.refresh_token.filter(|t| !t.is_empty());
-    let (secret, refresh) = match parsed.access_token.filter(|t| !t.is_empty()).or(parsed.token.filter(|t| !t.is_empty())) {
+    let (secret, refresh) = match parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .or(parsed.token.filter(|t| !t.is_empty()))
+    {
         Some(token) => (token, refresh_token.map(Secret::new)),
         // ACR's exchange answers only a refresh token: that is the token asked for.
         None => match refresh_token {
@@ -218,7 +256,10 @@ pub fn parse_token_response(
     let expires_at = jwt_expiry(&secret)
         .or_else(|| parsed.expires_in.map(|s| now + Duration::from_secs(s)))
         .unwrap_or(now + DEFAULT_LIFETIME);
-    Ok(Token { refresh_token: refresh, ..Token::new(Secret::new(secret), expires_at, now) })
+    Ok(Token {
+        refresh_token: refresh,
+        ..Token::new(Secret::new(secret), expires_at, now)
+    })
 }
 
 /// A failed token request as an error that names the endpoint and what it said. Bodies can be
@@ -239,7 +280,10 @@ fn token_endpoint_error(endpoint: &str, status: StatusCode, body: &[u8]) -> Auth
                 Some(format!(
                     "{}: {}",
                     first.get("code")?.as_str()?,
-                    first.get("message").and_then(|m| m.as_str()).unwrap_or_default()
+                    first
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or_default()
                 ))
             })
         })
@@ -248,7 +292,11 @@ fn token_endpoint_error(endpoint: &str, status: StatusCode, body: &[u8]) -> Auth
             let text = text.trim();
             (!text.is_empty()).then(|| text.chars().take(200).collect())
         });
-    AuthError::TokenDenied { endpoint: endpoint.to_owned(), status, message: said }
+    AuthError::TokenDenied {
+        endpoint: endpoint.to_owned(),
+        status,
+        message: said,
+    }
 }
 
 #[cfg(test)]
@@ -262,8 +310,17 @@ mod tests {
     #[test]
     fn get_request_carries_service_scopes_and_basic() {
         let password = Secret::new("pw");
-        let scopes = vec!["repository:a/b:pull,push".to_owned(), "repository:c:pull".to_owned()];
-        let request = token_get_request("https://auth.io/token?x=1", Some("reg.io"), &scopes, Some(("u", &password))).unwrap();
+        let scopes = vec![
+            "repository:a/b:pull,push".to_owned(),
+            "repository:c:pull".to_owned(),
+        ];
+        let request = token_get_request(
+            "https://auth.io/token?x=1",
+            Some("reg.io"),
+            &scopes,
+            Some(("u", &password)),
+        )
+        .unwrap();
         assert_eq!(request.method(), Method::GET);
         assert_eq!(
             request.uri().to_string(),
@@ -272,37 +329,79 @@ mod tests {
         assert_eq!(request.headers()[AUTHORIZATION], "Basic dTpwdw==");
         let anonymous = token_get_request("https://auth.io/token", None, &[], None).unwrap();
         assert!(anonymous.headers().get(AUTHORIZATION).is_none());
-        assert!(matches!(token_get_request("not a url", None, &[], None), Err(AuthError::InvalidRealm { .. })));
+        assert!(matches!(
+            token_get_request("not a url", None, &[], None),
+            Err(AuthError::InvalidRealm { .. })
+        ));
     }
 
     #[test]
     fn form_requests() {
         let scopes = vec!["repository:hello:pull".to_owned()];
-        let refresh = refresh_token_request("https://r.io/oauth2/token", "r.io", &scopes, &Secret::new("rt")).unwrap();
+        let refresh = refresh_token_request(
+            "https://r.io/oauth2/token",
+            "r.io",
+            &scopes,
+            &Secret::new("rt"),
+        )
+        .unwrap();
         assert_eq!(refresh.method(), Method::POST);
-        assert_eq!(refresh.headers()[CONTENT_TYPE], "application/x-www-form-urlencoded");
-        assert_eq!(body_text(&refresh), "grant_type=refresh_token&service=r.io&scope=repository%3Ahello%3Apull&refresh_token=rt");
-        let exchange = exchange_request("https://r.io/", "r.io", &Secret::new("aad"), Some("t1")).unwrap();
+        assert_eq!(
+            refresh.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            body_text(&refresh),
+            "grant_type=refresh_token&service=r.io&scope=repository%3Ahello%3Apull&refresh_token=rt"
+        );
+        let exchange =
+            exchange_request("https://r.io/", "r.io", &Secret::new("aad"), Some("t1")).unwrap();
         assert_eq!(exchange.uri(), "https://r.io/oauth2/exchange");
-        assert_eq!(body_text(&exchange), "grant_type=access_token&service=r.io&tenant=t1&access_token=aad");
-        let password = password_request("https://r.io/oauth2/token", "r.io", &scopes, "u", &Secret::new("p&w")).unwrap();
-        assert_eq!(body_text(&password), "grant_type=password&service=r.io&username=u&scope=repository%3Ahello%3Apull&password=p%26w");
+        assert_eq!(
+            body_text(&exchange),
+            "grant_type=access_token&service=r.io&tenant=t1&access_token=aad"
+        );
+        let password = password_request(
+            "https://r.io/oauth2/token",
+            "r.io",
+            &scopes,
+            "u",
+            &Secret::new("p&w"),
+        )
+        .unwrap();
+        assert_eq!(
+            body_text(&password),
+            "grant_type=password&service=r.io&username=u&scope=repository%3Ahello%3Apull&password=p%26w"
+        );
     }
 
     fn jwt(claims: &str) -> String {
-        format!("e30.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims))
+        format!(
+            "e30.{}.sig",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims)
+        )
     }
 
     #[test]
     fn expiry_comes_from_the_jwt_then_expires_in_then_a_default() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let body = format!(r#"{{"access_token":"{}","expires_in":300}}"#, jwt(r#"{"exp":5000}"#));
+        let body = format!(
+            r#"{{"access_token":"{}","expires_in":300}}"#,
+            jwt(r#"{"exp":5000}"#)
+        );
         let token = parse_token_response("t", StatusCode::OK, body.as_bytes(), now).unwrap();
         assert_eq!(token.expires_at, UNIX_EPOCH + Duration::from_secs(5000));
-        let token = parse_token_response("t", StatusCode::OK, br#"{"token":"opaque","expires_in":300}"#, now).unwrap();
+        let token = parse_token_response(
+            "t",
+            StatusCode::OK,
+            br#"{"token":"opaque","expires_in":300}"#,
+            now,
+        )
+        .unwrap();
         assert_eq!(token.expires_at, now + Duration::from_secs(300));
         assert_eq!(token.secret.expose(), "opaque");
-        let token = parse_token_response("t", StatusCode::OK, br#"{"token":"opaque"}"#, now).unwrap();
+        let token =
+            parse_token_response("t", StatusCode::OK, br#"{"token":"opaque"}"#, now).unwrap();
         assert_eq!(token.expires_at, now + DEFAULT_LIFETIME);
         // A short token is used for half its life; a long one until a minute before it ends.
         assert!(token.is_fresh(now + Duration::from_secs(29)));
@@ -315,10 +414,17 @@ mod tests {
     #[test]
     fn acr_exchange_answers_only_a_refresh_token() {
         let now = UNIX_EPOCH;
-        let token = parse_token_response("x", StatusCode::OK, br#"{"refresh_token":"rt"}"#, now).unwrap();
+        let token =
+            parse_token_response("x", StatusCode::OK, br#"{"refresh_token":"rt"}"#, now).unwrap();
         assert_eq!(token.secret.expose(), "rt");
         assert_eq!(token.refresh_token, None);
-        let with_both = parse_token_response("x", StatusCode::OK, br#"{"access_token":"at","refresh_token":"rt"}"#, now).unwrap();
+        let with_both = parse_token_response(
+            "x",
+            StatusCode::OK,
+            br#"{"access_token":"at","refresh_token":"rt"}"#,
+            now,
+        )
+        .unwrap();
         assert_eq!(with_both.refresh_token, Some(Secret::new("rt")));
     }
 
@@ -327,8 +433,14 @@ mod tests {
         // {"exp":1700000000} in standard base64 with padding.
         assert!(jwt_expiry("x.eyJleHAiOjE3MDAwMDAwMDB9.y").is_some());
         assert!(jwt_expiry("Sanitized.eyJleHAiOjE3MDAwMDAwMDB9.Sanitized").is_some());
-        let padded = format!("a.{}.b", base64::engine::general_purpose::STANDARD.encode(r#"{"exp":12, "x":"??>>"}"#));
-        assert_eq!(jwt_expiry(&padded), Some(UNIX_EPOCH + Duration::from_secs(12)));
+        let padded = format!(
+            "a.{}.b",
+            base64::engine::general_purpose::STANDARD.encode(r#"{"exp":12, "x":"??>>"}"#)
+        );
+        assert_eq!(
+            jwt_expiry(&padded),
+            Some(UNIX_EPOCH + Duration::from_secs(12))
+        );
         assert_eq!(jwt_expiry("a.e30.b"), None, "no exp claim");
         assert_eq!(jwt_expiry("a.!!!.b"), None);
         assert_eq!(jwt_expiry(""), None);
@@ -337,22 +449,55 @@ mod tests {
     #[test]
     fn failures_name_the_endpoint_and_what_it_said() {
         let now = UNIX_EPOCH;
-        let empty = parse_token_response("https://r.io/oauth2/exchange", StatusCode::UNAUTHORIZED, b"", now).unwrap_err();
-        assert_eq!(empty.to_string(), "token endpoint https://r.io/oauth2/exchange refused: 401 Unauthorized");
-        let oauth = parse_token_response("t", StatusCode::UNAUTHORIZED, br#"{"error":"invalid_grant","error_description":"wrong password"}"#, now).unwrap_err();
-        assert!(oauth.to_string().ends_with("401 Unauthorized: invalid_grant: wrong password"), "{oauth}");
-        let registry = parse_token_response("t", StatusCode::FORBIDDEN, br#"{"errors":[{"code":"DENIED","message":"no"}]}"#, now).unwrap_err();
+        let empty = parse_token_response(
+            "https://r.io/oauth2/exchange",
+            StatusCode::UNAUTHORIZED,
+            b"",
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            "token endpoint https://r.io/oauth2/exchange refused: 401 Unauthorized"
+        );
+        let oauth = parse_token_response(
+            "t",
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_grant","error_description":"wrong password"}"#,
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            oauth
+                .to_string()
+                .ends_with("401 Unauthorized: invalid_grant: wrong password"),
+            "{oauth}"
+        );
+        let registry = parse_token_response(
+            "t",
+            StatusCode::FORBIDDEN,
+            br#"{"errors":[{"code":"DENIED","message":"no"}]}"#,
+            now,
+        )
+        .unwrap_err();
         assert!(registry.to_string().ends_with("DENIED: no"), "{registry}");
         let junk = parse_token_response("t", StatusCode::OK, b"<html>", now).unwrap_err();
         assert!(junk.to_string().contains("not token JSON"), "{junk}");
-        let none = parse_token_response("t", StatusCode::OK, br#"{"expires_in":3}"#, now).unwrap_err();
+        let none =
+            parse_token_response("t", StatusCode::OK, br#"{"expires_in":3}"#, now).unwrap_err();
         assert!(none.to_string().contains("no token"), "{none}");
     }
 
     #[test]
     fn debug_hides_tokens() {
-        let token = Token { refresh_token: Some(Secret::new("rrr")), ..Token::new(Secret::new("abc.def.ghi"), UNIX_EPOCH, UNIX_EPOCH) };
+        let token = Token {
+            refresh_token: Some(Secret::new("rrr")),
+            ..Token::new(Secret::new("abc.def.ghi"), UNIX_EPOCH, UNIX_EPOCH)
+        };
         let shown = format!("{token:?}");
-        assert!(!shown.contains("abc.def") && !shown.contains("rrr"), "{shown}");
+        assert!(
+            !shown.contains("abc.def") && !shown.contains("rrr"),
+            "{shown}"
+        );
     }
 }

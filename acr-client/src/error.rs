@@ -85,4 +85,35 @@ pub enum Error {
         /// The digest.
         digest: oci_spec_types::Digest,
     },
+    /// The registry refused the request even with fresh credentials.
+    #[error("unauthorized: {registry} refused the {credential}{}; run `acr login {registry}` or check the permissions", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+        /// The kind of credential tried.
+        credential: &'static str,
+        /// The registry's last challenge.
+        detail: Option<String>,
+    },
+    /// A credential that cannot be sent.
+    #[error("invalid credential: {reason}")]
+    InvalidCredential {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A file changed between hashing and uploading.
+    #[error("{path} changed while it was being uploaded; upload it again once it is stable")]
+    ChangedWhileReading {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A protocol error: what the registry answered, or a request that could not be built.
+    #[error(transparent)]
+    Protocol(#[from] oci_distribution_proto::Error),
+    /// Getting credentials failed.
+    #[error(transparent)]
+    Auth(#[from] acr_auth::AuthError),
+    /// A bad reference.
+    #[error(transparent)]
+    Reference(#[from] oci_spec_types::ReferenceError),
 }

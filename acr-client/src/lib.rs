@@ -10,15 +10,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod client;
 mod config;
 mod error;
 mod http;
 mod layout;
+mod repository;
 mod tls;
 mod transport;
 
 pub use acr_auth as auth;
+pub use client::{Client, ClientConfig};
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use error::Error;
 pub use layout::OciLayout;
+pub use repository::{Progress, Repository};
 pub use transport::HyperTransport;

@@ -26,7 +26,9 @@ pub struct HyperTransport {
 impl HyperTransport {
     /// A transport with `config`.
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
-        Ok(Self { engine: Engine::new(config)? })
+        Ok(Self {
+            engine: Engine::new(config)?,
+        })
     }
 
     /// The configuration it was built with.
@@ -39,6 +41,7 @@ impl HyperTransport {
 impl Transport for HyperTransport {
     async fn send(&self, request: Request<Body>) -> Result<Response<Body>, TransportError> {
         let (mut parts, body) = request.into_parts();
+        let is_head = parts.method == http::Method::HEAD;
         let outgoing = match body {
             Body::Empty => Outgoing::Empty,
             Body::Bytes(bytes) => Outgoing::Bytes(bytes),
@@ -60,6 +63,10 @@ impl Transport for HyperTransport {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        // A HEAD answer's Content-Length describes the resource, not a body.
+        if is_head || matches!(response.status().as_u16(), 204 | 304) {
+            return Ok(response.map(|_| Body::Empty));
+        }
         Ok(response.map(|body| {
             let stream: ByteStream = Box::pin(DataStream(body));
             Body::Stream { stream, len }
@@ -77,8 +84,14 @@ impl http_body::Body for StreamBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.stream.as_mut().poll_next(cx).map(|item| item.map(|chunk| chunk.map(Frame::data)))
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.stream
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|chunk| chunk.map(Frame::data)))
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -1,3 +1,4 @@
 //! acr-client integration tests: one binary, one module per area.
 
+mod content;
 mod layout;

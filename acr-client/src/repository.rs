@@ -1,0 +1,655 @@
+//! [`Repository`]: the content client of one repository: blobs, manifests, tags, referrers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use oci_distribution_proto::{
+    Body, ByteRange, ByteStream, ChunkPolicy, ERROR_BODY_LIMIT, PageRequest, Registry,
+    UploadOutcome, UploadSession,
+};
+use oci_spec_types::{
+    Descriptor, Digest, Digester, MAX_MANIFEST_SIZE, ManifestBytes, MediaType, Reference,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::client::registry_host;
+use crate::{Client, Error};
+
+/// Size of each read from a file or stream, and of the channel slots feeding request bodies.
+const READ_SIZE: usize = 1 << 20;
+
+/// Progress of a transfer: bytes done so far for one blob.
+pub trait Progress: Send + Sync {
+    /// `done` of `total` bytes of `digest` have moved (`total` unknown for streams).
+    fn update(&self, digest: Option<&Digest>, done: u64, total: Option<u64>);
+}
+
+/// The content client of one repository. Cheap to clone.
+#[derive(Clone)]
+pub struct Repository {
+    client: Client,
+    registry: Registry,
+    reference: Reference,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repository {
+    pub(crate) fn new(client: Client, registry: Registry, reference: Reference) -> Self {
+        Self {
+            client,
+            registry,
+            reference,
+            progress: None,
+        }
+    }
+
+    /// The same repository, reporting transfer progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The repository (no tag or digest).
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn report(&self, digest: Option<&Digest>, done: u64, total: Option<u64>) {
+        if let Some(progress) = &self.progress {
+            progress.update(digest, done, total);
+        }
+    }
+
+    async fn send_small(
+        &self,
+        request: http::Request<Body>,
+        limit: u64,
+    ) -> Result<Response<Bytes>, Error> {
+        self.client
+            .send_collect(&self.registry, request, limit)
+            .await
+    }
+
+    // ---------------------------------------------------------------- blobs: reading
+
+    /// The blob's size, or `None` when the repository does not have it.
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<Option<u64>, Error> {
+        let request = self.registry.blob_head_request(&self.reference, digest)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self
+            .registry
+            .handle_blob_head_response(digest, &response)?
+            .map(|info| info.size))
+    }
+
+    /// Downloads a small blob (config, JSON) into memory, verified against `descriptor`.
+    pub async fn fetch_bytes(&self, descriptor: &Descriptor) -> Result<Bytes, Error> {
+        let mut buffer = Vec::with_capacity(descriptor.size.min(MAX_MANIFEST_SIZE) as usize);
+        self.fetch_to_writer(descriptor, &mut buffer).await?;
+        Ok(buffer.into())
+    }
+
+    /// Streams a blob into `writer`, hashing on the way; fails if the content does not match
+    /// `descriptor` (never reads past its declared size). The writer may have received bytes
+    /// when it fails: use [`Repository::fetch_to_file`] to never expose unverified content.
+    pub async fn fetch_to_writer<W: AsyncWrite + Unpin + Send>(
+        &self,
+        descriptor: &Descriptor,
+        writer: &mut W,
+    ) -> Result<(), Error> {
+        let mut verifier = Verifier::new(descriptor)?;
+        self.download_range(descriptor, 0, &mut verifier, writer)
+            .await?;
+        writer.flush().await.map_err(|e| Error::Io {
+            path: PathBuf::from("<writer>"),
+            message: e.to_string(),
+        })?;
+        verifier.finish()
+    }
+
+    /// Downloads a blob to `path`: written to `<path>.partial` while hashed, moved into place
+    /// only when size and digest match. A partial file left by an interrupted download is
+    /// resumed with a `Range` request.
+    pub async fn fetch_to_file(&self, descriptor: &Descriptor, path: &Path) -> Result<(), Error> {
+        let partial = partial_path(path, &descriptor.digest);
+        let mut verifier = Verifier::new(descriptor)?;
+        // Resume: hash what an earlier attempt left, then ask only for the rest.
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&partial)
+            .await
+            .map_err(io_error(&partial))?;
+        let mut offset = 0u64;
+        let mut buffer = vec![0u8; READ_SIZE];
+        loop {
+            let n = file.read(&mut buffer).await.map_err(io_error(&partial))?;
+            if n == 0 {
+                break;
+            }
+            if offset + n as u64 > descriptor.size {
+                break;
+            }
+            verifier.update(buffer.get(..n).unwrap_or_default())?;
+            offset += n as u64;
+        }
+        file.set_len(offset).await.map_err(io_error(&partial))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io_error(&partial))?;
+        let mut writer = tokio::io::BufWriter::with_capacity(READ_SIZE, file);
+        let result = async {
+            if offset < descriptor.size || descriptor.size == 0 {
+                let restarted = self
+                    .download_range(descriptor, offset, &mut verifier, &mut writer)
+                    .await?;
+                if restarted {
+                    // The registry ignored the Range: the stream restarted from byte 0.
+                    return Err(Error::Io {
+                        path: partial.clone(),
+                        message: "registry ignored the resume range".into(),
+                    });
+                }
+            }
+            writer.flush().await.map_err(io_error(&partial))?;
+            writer
+                .get_mut()
+                .sync_all()
+                .await
+                .map_err(io_error(&partial))?;
+            verifier.finish()
+        }
+        .await;
+        match result {
+            Ok(()) => tokio::fs::rename(&partial, path)
+                .await
+                .map_err(io_error(path)),
+            Err(e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. })) => {
+                // Bad content is never kept for a resume.
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GETs the blob from `offset`, feeding `verifier` and `writer`. Returns whether the
+    /// registry restarted from 0 instead of honouring the range.
+    async fn download_range<W: AsyncWrite + Unpin + Send>(
+        &self,
+        descriptor: &Descriptor,
+        offset: u64,
+        verifier: &mut Verifier,
+        writer: &mut W,
+    ) -> Result<bool, Error> {
+        let range = (offset > 0).then(|| ByteRange::from_offset(offset));
+        let request = self
+            .registry
+            .blob_get_request(&self.reference, &descriptor.digest, range)?;
+        let response = self.client.send(&self.registry, request).await?;
+        if !response.status().is_success() {
+            return Err(Error::from_proto_response(
+                Some(oci_distribution_proto::Operation::GetBlob),
+                response,
+            )
+            .await);
+        }
+        let download =
+            self.registry
+                .handle_blob_get_response(&descriptor.digest, range, &response)?;
+        let restarted = offset > 0 && download.range.is_none();
+        if restarted {
+            return Ok(true);
+        }
+        let mut body = response.into_body();
+        let mut done = offset;
+        while let Some(chunk) = next_chunk(&mut body).await {
+            let chunk = chunk.map_err(|e| Error::Connection {
+                url: descriptor.digest.to_string(),
+                message: e.to_string(),
+            })?;
+            verifier.update(&chunk)?;
+            writer.write_all(&chunk).await.map_err(|e| Error::Io {
+                path: PathBuf::from("<download>"),
+                message: e.to_string(),
+            })?;
+            done += chunk.len() as u64;
+            self.report(Some(&descriptor.digest), done, Some(descriptor.size));
+        }
+        Ok(false)
+    }
+
+    // ---------------------------------------------------------------- blobs: writing
+
+    /// Uploads `bytes` (skipped when the repository already has them); returns the descriptor.
+    pub async fn push_bytes(
+        &self,
+        media_type: MediaType,
+        bytes: Bytes,
+    ) -> Result<Descriptor, Error> {
+        let descriptor = Descriptor::for_bytes(media_type, &bytes);
+        if self.blob_exists(&descriptor.digest).await?.is_some() {
+            return Ok(descriptor);
+        }
+        let mut session = self.start_upload().await?;
+        let request = session.finish_request(&descriptor.digest, Body::Bytes(bytes))?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        session.handle_finish_response(&response)?;
+        self.report(
+            Some(&descriptor.digest),
+            descriptor.size,
+            Some(descriptor.size),
+        );
+        Ok(descriptor)
+    }
+
+    /// Uploads a file: hashed first (for the existence check and the digest), then streamed in
+    /// one request or, above the configured limit, in chunks. The content is hashed again while
+    /// it is sent, so a file that changes in between fails the upload instead of corrupting it.
+    pub async fn push_file(&self, media_type: MediaType, path: &Path) -> Result<Descriptor, Error> {
+        let (digest, size) = hash_file(path).await?;
+        let descriptor = Descriptor::new(media_type, digest, size);
+        if self.blob_exists(&descriptor.digest).await?.is_some() {
+            self.report(Some(&descriptor.digest), size, Some(size));
+            return Ok(descriptor);
+        }
+        let mut session = self.start_upload().await?;
+        if size <= self.client.config().monolithic_limit {
+            let body = file_body(path, 0, size, Some(descriptor.digest.clone()))?;
+            let request = session.finish_request(&descriptor.digest, body)?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_finish_response(&response)?;
+            self.report(Some(&descriptor.digest), size, Some(size));
+            return Ok(descriptor);
+        }
+        session.set_chunk_policy(ChunkPolicy {
+            chunk_size: self.client.config().chunk_size,
+        });
+        let mut rehash = Digester::default();
+        while session.offset() < size {
+            let start = session.offset();
+            let len = session.next_chunk_len(size - start);
+            // The chunk is read once, hashed, and sent; at most one chunk is in memory.
+            let chunk = read_range(path, start, len).await?;
+            rehash.update(&chunk);
+            let request = session.chunk_request(Body::Bytes(chunk))?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_chunk_response(&response)?;
+            self.report(Some(&descriptor.digest), session.offset(), Some(size));
+        }
+        if rehash.finalize() != descriptor.digest {
+            return Err(Error::ChangedWhileReading {
+                path: path.to_owned(),
+            });
+        }
+        let request = session.finish_request(&descriptor.digest, Body::Empty)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        session.handle_finish_response(&response)?;
+        Ok(descriptor)
+    }
+
+    /// Uploads a stream of unknown length (stdin): chunked, hashed while sent, the digest given
+    /// at the end.
+    pub async fn push_reader<R: AsyncRead + Unpin + Send>(
+        &self,
+        media_type: MediaType,
+        mut reader: R,
+    ) -> Result<Descriptor, Error> {
+        let mut session = self.start_upload().await?;
+        let chunk_size = self.client.config().chunk_size.max(READ_SIZE as u64) as usize;
+        let mut digester = Digester::default();
+        let mut pending = Vec::with_capacity(chunk_size.min(8 << 20));
+        loop {
+            // Fill one chunk (or what is left) before sending it.
+            pending.clear();
+            let mut eof = false;
+            while pending.len() < chunk_size {
+                let before = pending.len();
+                pending.resize(before + READ_SIZE.min(chunk_size - before), 0);
+                let n = reader
+                    .read(&mut pending[before..])
+                    .await
+                    .map_err(io_error(Path::new("<stdin>")))?;
+                pending.truncate(before + n);
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+            }
+            digester.update(&pending);
+            if eof {
+                let size = digester.bytes_hashed();
+                let digest = digester.finalize();
+                let request =
+                    session.finish_request(&digest, Body::from(std::mem::take(&mut pending)))?;
+                let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+                session.handle_finish_response(&response)?;
+                self.report(Some(&digest), size, Some(size));
+                return Ok(Descriptor::new(media_type, digest, size));
+            }
+            let request = session.chunk_request(Body::from(pending.clone()))?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_chunk_response(&response)?;
+            self.report(None, session.offset(), None);
+        }
+    }
+
+    async fn start_upload(&self) -> Result<UploadSession, Error> {
+        let request = self.registry.upload_start_request(&self.reference)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self
+            .registry
+            .handle_upload_start_response(&self.reference, &response)?)
+    }
+
+    /// Mounts `digest` from another repository of the same registry: no bytes move. Returns
+    /// `false` when the registry refused (then upload it instead).
+    pub async fn mount(&self, digest: &Digest, from: &Reference) -> Result<bool, Error> {
+        let request = self.registry.mount_request(&self.reference, digest, from)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        match self
+            .registry
+            .handle_mount_response(&self.reference, digest, &response)?
+        {
+            UploadOutcome::Complete(_) => Ok(true),
+            UploadOutcome::Session(mut session) => {
+                // Close the session the registry opened instead, so it does not linger.
+                if let Ok(request) = session.cancel_request() {
+                    let _ = self.send_small(request, ERROR_BODY_LIMIT).await;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Deletes a blob from this repository.
+    pub async fn delete_blob(&self, digest: &Digest) -> Result<(), Error> {
+        let request = self.registry.blob_delete_request(&self.reference, digest)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self.registry.handle_blob_delete_response(&response)?)
+    }
+
+    // ---------------------------------------------------------------- manifests
+
+    /// Fetches a manifest by tag or digest (`target`): exact bytes, parsed, digest verified.
+    pub async fn get_manifest(&self, target: &str) -> Result<ManifestBytes, Error> {
+        let reference = self.target(target)?;
+        let request = self.registry.manifest_get_request(&reference)?;
+        let response = self.client.send(&self.registry, request).await?;
+        let limit = oci_distribution_proto::check_manifest_size(&response)?;
+        let (parts, body) = response.into_parts();
+        let response = Response::from_parts(parts, body.collect(limit).await?);
+        Ok(self
+            .registry
+            .handle_manifest_get_response(&reference, &response)?)
+    }
+
+    /// The descriptor of the manifest `target` points at (a `HEAD`), or `None` when absent.
+    pub async fn resolve(&self, target: &str) -> Result<Option<Descriptor>, Error> {
+        let reference = self.target(target)?;
+        let request = self.registry.manifest_head_request(&reference)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        if response.status() == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.registry
+                .handle_manifest_head_response(&reference, &response)?,
+        ))
+    }
+
+    /// Pushes a manifest under `tag`, or by digest when `tag` is `None`; returns its digest.
+    /// Push the blobs it refers to first: registries refuse a manifest with missing blobs.
+    pub async fn put_manifest(
+        &self,
+        manifest: &ManifestBytes,
+        tag: Option<&str>,
+    ) -> Result<Digest, Error> {
+        let reference = match tag {
+            Some(tag) => self.reference.with_tag(tag)?,
+            None => self.reference.with_digest(manifest.digest().clone()),
+        };
+        let request = self.registry.manifest_put_request(&reference, manifest)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self
+            .registry
+            .handle_manifest_put_response(manifest, &response)?
+            .digest)
+    }
+
+    /// Deletes a manifest by digest (registries delete its tags with it).
+    pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        let reference = self.reference.with_digest(digest.clone());
+        let request = self.registry.manifest_delete_request(&reference)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self.registry.handle_manifest_delete_response(&response)?)
+    }
+
+    /// Every tag, following `Link` pagination.
+    pub async fn tags(&self) -> Result<Vec<String>, Error> {
+        let mut request = self
+            .registry
+            .tags_request(&self.reference, &PageRequest::default())?;
+        let mut tags = Vec::new();
+        loop {
+            let uri = request.uri().clone();
+            let response = self.send_small(request, 16 << 20).await?;
+            let page = self.registry.handle_tags_response(&uri, &response)?;
+            tags.extend(page.tags);
+            match page.next {
+                Some(next) => request = self.registry.tags_next_request(&self.reference, &next)?,
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    fn target(&self, target: &str) -> Result<Reference, Error> {
+        Ok(match Digest::parse(target) {
+            Ok(digest) => self.reference.with_digest(digest),
+            Err(_) => self.reference.with_tag(target)?,
+        })
+    }
+
+    /// The registry this repository is on.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// `host[:port]` of the registry.
+    pub fn registry_host(&self) -> String {
+        registry_host(&self.registry)
+    }
+}
+
+/// Checks streamed content against its descriptor: never more than the declared size.
+struct Verifier {
+    expected: Descriptor,
+    digester: Digester,
+}
+
+impl Verifier {
+    fn new(descriptor: &Descriptor) -> Result<Self, Error> {
+        let digester = descriptor
+            .digest
+            .digester()
+            .ok_or_else(|| Error::UnsupportedDigest {
+                digest: descriptor.digest.clone(),
+            })?;
+        Ok(Self {
+            expected: descriptor.clone(),
+            digester,
+        })
+    }
+
+    fn update(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let after = self.digester.bytes_hashed() + bytes.len() as u64;
+        if after > self.expected.size {
+            return Err(Error::SizeMismatch {
+                digest: self.expected.digest.clone(),
+                expected: self.expected.size,
+                actual: after,
+            });
+        }
+        self.digester.update(bytes);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        let size = self.digester.bytes_hashed();
+        if size != self.expected.size {
+            return Err(Error::SizeMismatch {
+                digest: self.expected.digest,
+                expected: self.expected.size,
+                actual: size,
+            });
+        }
+        let actual = self.digester.finalize();
+        if actual != self.expected.digest {
+            return Err(Error::DigestMismatch {
+                expected: self.expected.digest,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn partial_path(path: &Path, digest: &Digest) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial", digest.short()))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |e| Error::Io {
+        path,
+        message: e.to_string(),
+    }
+}
+
+async fn next_chunk(body: &mut Body) -> Option<Result<Bytes, std::io::Error>> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_next(cx)).await
+}
+
+/// The sha256 digest and size of a file, in one pass with large reads.
+pub(crate) async fn hash_file(path: &Path) -> Result<(Digest, u64), Error> {
+    let path = path.to_owned();
+    // Hashing is CPU work: keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path).map_err(io_error(&path))?;
+        let mut digester = Digester::default();
+        let mut buffer = vec![0u8; READ_SIZE];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buffer).map_err(io_error(&path))?;
+            if n == 0 {
+                break;
+            }
+            digester.update(buffer.get(..n).unwrap_or_default());
+        }
+        let size = digester.bytes_hashed();
+        Ok((digester.finalize(), size))
+    })
+    .await
+    .map_err(|e| Error::Io {
+        path: PathBuf::new(),
+        message: e.to_string(),
+    })?
+}
+
+async fn read_range(path: &Path, start: u64, len: u64) -> Result<Bytes, Error> {
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(io_error(path))?;
+    let mut buffer = vec![0u8; len as usize];
+    file.read_exact(&mut buffer)
+        .await
+        .map_err(|_| Error::ChangedWhileReading {
+            path: path.to_owned(),
+        })?;
+    Ok(buffer.into())
+}
+
+/// A request body streaming `len` bytes of a file from `start`, read by a task one megabyte
+/// ahead; with `expect`, the bytes are hashed and the stream fails at its end if they no longer
+/// match (the file changed after it was hashed).
+fn file_body(path: &Path, start: u64, len: u64, expect: Option<Digest>) -> Result<Body, Error> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let path = path.to_owned();
+    tokio::spawn(async move {
+        let result: Result<(), std::io::Error> = async {
+            let mut file = tokio::fs::File::open(&path).await?;
+            file.seek(std::io::SeekFrom::Start(start)).await?;
+            let mut digester = Digester::default();
+            let mut left = len;
+            while left > 0 {
+                let mut buffer = vec![0u8; READ_SIZE.min(left as usize)];
+                let n = file.read(&mut buffer).await?;
+                if n == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} shrank while it was uploaded", path.display()),
+                    ));
+                }
+                buffer.truncate(n);
+                digester.update(&buffer);
+                left -= n as u64;
+                if tx.send(Ok(buffer.into())).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if let Some(expected) = expect
+                && digester.finalize() != expected
+            {
+                return Err(std::io::Error::other(format!(
+                    "{} changed while it was uploaded",
+                    path.display()
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    let stream: ByteStream = Box::pin(ChannelStream(rx));
+    Ok(Body::Stream {
+        stream,
+        len: Some(len),
+    })
+}
+
+struct ChannelStream(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for ChannelStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
