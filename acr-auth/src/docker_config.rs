@@ -298,7 +298,7 @@ impl DockerConfig {
             .path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+            .unwrap_or_else(|| Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| config_error(&self.path, &e.to_string()))?;
         let text = serde_json::to_string_pretty(&self.root)
             .map_err(|e| config_error(&self.path, &e.to_string()))?;

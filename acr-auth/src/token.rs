@@ -239,7 +239,7 @@ pub fn parse_token_response(
     let (secret, refresh) = match parsed
         .access_token
         .filter(|t| !t.is_empty())
-        .or(parsed.token.filter(|t| !t.is_empty()))
+        .or_else(|| parsed.token.filter(|t| !t.is_empty()))
     {
         Some(token) => (token, refresh_token.map(Secret::new)),
         // ACR's exchange answers only a refresh token: that is the token asked for.

@@ -116,4 +116,10 @@ pub enum Error {
     /// A bad reference.
     #[error(transparent)]
     Reference(#[from] oci_spec_types::ReferenceError),
+    /// An artifact that cannot be pushed or pulled safely.
+    #[error("{message}")]
+    InvalidArtifact {
+        /// What is wrong, naming the file.
+        message: String,
+    },
 }

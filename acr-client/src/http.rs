@@ -95,10 +95,10 @@ impl Engine {
         body: Outgoing,
     ) -> Result<Response<IdleTimeoutBody>, Error> {
         let (mut parts, ()) = request.into_parts();
-        if !parts.headers.contains_key(USER_AGENT) {
-            if let Ok(ua) = HeaderValue::from_str(&self.config.user_agent) {
-                parts.headers.insert(USER_AGENT, ua);
-            }
+        if !parts.headers.contains_key(USER_AGENT)
+            && let Ok(ua) = HeaderValue::from_str(&self.config.user_agent)
+        {
+            parts.headers.insert(USER_AGENT, ua);
         }
         let retryable = is_idempotent(&parts.method) && !matches!(body, Outgoing::Stream(_));
         let follow_redirects = matches!(parts.method, Method::GET | Method::HEAD);
@@ -168,24 +168,25 @@ impl Engine {
                 }
             }
             let response = result?;
-            if follow_redirects && response.status().is_redirection() {
-                if let Some(location) = response.headers().get(LOCATION) {
-                    redirects += 1;
-                    if redirects > self.config.max_redirects {
-                        return Err(Error::TooManyRedirects {
-                            url: parts.uri.to_string(),
-                        });
-                    }
-                    let next = resolve(&parts.uri, location)?;
-                    if !same_origin(&parts.uri, &next) {
-                        // A signed storage URL carries its own authorization; our token must not follow.
-                        parts.headers.remove(AUTHORIZATION);
-                    }
-                    parts.headers.remove(HOST);
-                    parts.uri = next;
-                    attempt = 0;
-                    continue;
+            if follow_redirects
+                && response.status().is_redirection()
+                && let Some(location) = response.headers().get(LOCATION)
+            {
+                redirects += 1;
+                if redirects > self.config.max_redirects {
+                    return Err(Error::TooManyRedirects {
+                        url: parts.uri.to_string(),
+                    });
                 }
+                let next = resolve(&parts.uri, location)?;
+                if !same_origin(&parts.uri, &next) {
+                    // A signed storage URL carries its own authorization; our token must not follow.
+                    parts.headers.remove(AUTHORIZATION);
+                }
+                parts.headers.remove(HOST);
+                parts.uri = next;
+                attempt = 0;
+                continue;
             }
             let idle = self.config.idle_timeout;
             return Ok(response.map(|incoming| IdleTimeoutBody::new(incoming, idle)));
@@ -263,7 +264,7 @@ pub(crate) fn resolve(base: &Uri, location: &HeaderValue) -> Result<Uri, Error> 
 /// Same scheme, host and port: where credentials for `a` may also go.
 pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
     let port = |u: &Uri| {
-        u.port_u16().or(match u.scheme_str() {
+        u.port_u16().or_else(|| match u.scheme_str() {
             Some("https") => Some(443),
             Some("http") => Some(80),
             _ => None,

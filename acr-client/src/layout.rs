@@ -148,63 +148,17 @@ impl OciLayout {
     pub async fn write(
         &self,
         expected: &Descriptor,
-        mut reader: impl AsyncRead + Unpin,
+        reader: impl AsyncRead + Unpin,
     ) -> Result<(), Error> {
         if self.exists(&expected.digest).await {
             return Ok(());
         }
-        let Some(mut digester) = expected.digest.digester() else {
-            return Err(Error::UnsupportedDigest {
-                digest: expected.digest.clone(),
-            });
-        };
         let target = self.blob_path(&expected.digest);
         let dir = target.parent().unwrap_or(&self.root).to_owned();
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(io(&dir, "creating blob folder"))?;
-        let temp = TempFile::new(&dir, expected.digest.encoded()).await?;
-        let mut file = tokio::io::BufWriter::with_capacity(1 << 20, temp.file().await?);
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = reader
-                .read(&mut buffer)
-                .await
-                .map_err(io(&target, "reading blob content"))?;
-            if n == 0 {
-                break;
-            }
-            let chunk = buffer.get(..n).unwrap_or_default();
-            digester.update(chunk);
-            // Stop at the declared size: a longer stream is an error, not a disk filler.
-            if digester.bytes_hashed() > expected.size {
-                return Err(Error::SizeMismatch {
-                    digest: expected.digest.clone(),
-                    expected: expected.size,
-                    actual: digester.bytes_hashed(),
-                });
-            }
-            file.write_all(chunk)
-                .await
-                .map_err(io(&target, "writing blob"))?;
-        }
-        file.flush().await.map_err(io(&target, "writing blob"))?;
-        let size = digester.bytes_hashed();
-        if size != expected.size {
-            return Err(Error::SizeMismatch {
-                digest: expected.digest.clone(),
-                expected: expected.size,
-                actual: size,
-            });
-        }
-        let actual = digester.finalize();
-        if actual != expected.digest {
-            return Err(Error::DigestMismatch {
-                expected: expected.digest.clone(),
-                actual,
-            });
-        }
-        temp.persist(&target).await
+        copy_verified(reader, expected, &target).await
     }
 
     /// Stores a manifest (its exact bytes) and points each of `tags` at it in `index.json`.
@@ -288,6 +242,68 @@ impl OciLayout {
     }
 }
 
+/// Copies `source` to `target` through a temporary file beside it, verified against
+/// `descriptor` before the rename.
+pub(crate) async fn copy_verified(
+    mut source: impl AsyncRead + Unpin,
+    descriptor: &Descriptor,
+    target: &Path,
+) -> Result<(), Error> {
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let stem = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
+    let temp = TempFile::new(dir, stem).await?;
+    let mut digester = descriptor
+        .digest
+        .digester()
+        .ok_or_else(|| Error::UnsupportedDigest {
+            digest: descriptor.digest.clone(),
+        })?;
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, temp.file().await?);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = source
+            .read(&mut buffer)
+            .await
+            .map_err(io(target, "reading"))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buffer.get(..n).unwrap_or_default();
+        digester.update(chunk);
+        if digester.bytes_hashed() > descriptor.size {
+            return Err(Error::SizeMismatch {
+                digest: descriptor.digest.clone(),
+                expected: descriptor.size,
+                actual: digester.bytes_hashed(),
+            });
+        }
+        file.write_all(chunk).await.map_err(io(target, "writing"))?;
+    }
+    file.flush().await.map_err(io(target, "writing"))?;
+    let size = digester.bytes_hashed();
+    if size != descriptor.size {
+        return Err(Error::SizeMismatch {
+            digest: descriptor.digest.clone(),
+            expected: descriptor.size,
+            actual: size,
+        });
+    }
+    let actual = digester.finalize();
+    if actual != descriptor.digest {
+        return Err(Error::DigestMismatch {
+            expected: descriptor.digest.clone(),
+            actual,
+        });
+    }
+    temp.persist(target).await
+}
+
 /// Points `tag` at `descriptor`, removing the tag from whatever it pointed at before.
 fn set_tag(index: &mut ImageIndex, descriptor: &Descriptor, tag: &str) {
     index
@@ -353,7 +369,7 @@ impl Drop for TempFile {
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let stem = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = TempFile::new(dir, stem).await?;
     let mut file = temp.file().await?;

@@ -10,19 +10,26 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod artifact;
 mod client;
 mod config;
 mod error;
 mod http;
 mod layout;
 mod repository;
+mod store;
 mod tls;
 mod transport;
 
 pub use acr_auth as auth;
+pub use artifact::{
+    DEFAULT_ARTIFACT_TYPE, DEFAULT_FILE_MEDIA_TYPE, FileToPush, ImageSpec, PullOptions, PulledFile,
+    PushOptions, pull_files, push_files, safe_relative_path,
+};
 pub use client::{Client, ClientConfig};
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use error::Error;
 pub use layout::OciLayout;
 pub use repository::{Progress, Repository};
+pub use store::ContentStore;
 pub use transport::HyperTransport;

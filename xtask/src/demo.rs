@@ -14,17 +14,9 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
         ["--registry", host] => Some((*host).to_owned()),
         _ => bail!("usage: cargo xtask demo [--registry HOST:PORT]"),
     };
-    super::step("building the acr CLI and the protocol example");
-    super::run(super::cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "acr-cli",
-        "-p",
-        "oci-distribution-proto",
-        "--example",
-        "push_pull",
-    ]))?;
+    super::step("building the acr CLI");
+    super::run(super::cargo().args(["build", "--quiet", "-p", "acr-cli"]))?;
+    let acr = super::root().join("target/debug/acr");
 
     let started;
     let host = match given {
@@ -39,23 +31,102 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
 
     let work = super::root().join("target/demo");
     let files_dir = work.join("files");
-    let pulled = work.join("pulled");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&files_dir)?;
     let files = write_sample_files(&files_dir)?;
+    // A private docker config, so the demo never reads or writes the user's credentials.
+    let docker_config = work.join("docker-config");
+    let acr_cmd = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&acr);
+        cmd.args(args)
+            .current_dir(&files_dir)
+            .env("DOCKER_CONFIG", &docker_config);
+        cmd
+    };
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let with_types: Vec<String> = names
+        .iter()
+        .map(|n| {
+            if n.ends_with(".json") {
+                format!("{n}:application/json")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
 
-    let reference = format!("{host}/demo/files:v1");
-    super::step(&format!("push, list and pull {reference}"));
-    let example = super::root().join("target/debug/examples/push_pull");
-    let mut cmd = std::process::Command::new(&example);
-    cmd.arg(&reference)
-        .args(&files)
-        .arg("--pull-to")
-        .arg(&pulled);
-    super::run(&mut cmd)?;
+    let reference = format!("{host}/demo/files");
+    super::step(&format!(
+        "acr push {reference}:v1,latest (3 files; the 20 MiB one goes up in chunks)"
+    ));
+    let mut push = vec!["push".to_owned(), format!("{reference}:v1,latest")];
+    push.extend(with_types.iter().cloned());
+    push.extend(
+        [
+            "--artifact-type",
+            "application/vnd.acr.demo.v1",
+            "--annotation",
+            "org.opencontainers.image.description=acr demo",
+        ]
+        .map(String::from),
+    );
+    super::run(&mut acr_cmd(
+        &push.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))?;
 
-    super::step("checking the pulled files against the originals");
-    for file in &files {
+    super::step(&format!("acr repo tags {reference}"));
+    super::run(&mut acr_cmd(&["repo", "tags", &reference]))?;
+
+    let pulled = work.join("pulled");
+    super::step(&format!("acr pull {reference}:v1 -o target/demo/pulled"));
+    super::run(&mut acr_cmd(&[
+        "pull",
+        &format!("{reference}:v1"),
+        "-o",
+        &pulled.to_string_lossy(),
+    ]))?;
+    compare(&files, &pulled)?;
+
+    // The embedded default: the same round trip with no registry at all.
+    let layout = work.join("layout");
+    let layout_ref = format!("{}:v1", layout.display());
+    super::step(&format!("acr push --oci-layout {layout_ref}"));
+    let mut push = vec![
+        "push".to_owned(),
+        "--oci-layout".to_owned(),
+        layout_ref.clone(),
+    ];
+    push.extend(with_types.iter().cloned());
+    super::run(&mut acr_cmd(
+        &push.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))?;
+    let from_layout = work.join("pulled-from-layout");
+    super::step("acr pull --oci-layout ... -o target/demo/pulled-from-layout");
+    super::run(&mut acr_cmd(&[
+        "pull",
+        "--oci-layout",
+        &layout_ref,
+        "-o",
+        &from_layout.to_string_lossy(),
+    ]))?;
+    compare(&files, &from_layout)?;
+
+    println!(
+        "\ndemo ok: {} files pushed to {reference}:v1 and to an OCI layout, pulled back identical",
+        files.len()
+    );
+    Ok(())
+}
+
+fn compare(files: &[std::path::PathBuf], pulled: &Path) -> anyhow::Result<()> {
+    for file in files {
         let name = file.file_name().context("sample file without a name")?;
         let original = std::fs::read(file)?;
         let copy = std::fs::read(pulled.join(name))
@@ -71,18 +142,14 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
             original.len()
         );
     }
-    println!(
-        "\ndemo ok: {} files pushed to {reference} and pulled back identical",
-        files.len()
-    );
     Ok(())
 }
 
-/// Three files: a small text, a 3 MiB binary (large enough for a chunked upload), and JSON.
+/// Three files: a small text, a 20 MiB binary (above the 16 MiB monolithic limit, so it is uploaded in chunks), and JSON.
 fn write_sample_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let mut data = Vec::with_capacity(3 << 20);
+    let mut data = Vec::with_capacity(20 << 20);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while data.len() < 3 << 20 {
+    while data.len() < 20 << 20 {
         // xorshift: incompressible-looking bytes without a random-number dependency.
         x ^= x << 13;
         x ^= x >> 7;

@@ -1,0 +1,258 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Push, pull and manage OCI artifacts in any registry and in Azure Container Registry.
+#[derive(Debug, Parser)]
+#[command(name = "acr", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Push files to a registry or an OCI layout as an artifact
+    #[command(
+        after_help = "Examples:\n  acr push localhost:5000/hello:v1 hi.txt\n  acr push myreg.azurecr.io/sbom:v1 sbom.json:application/spdx+json --artifact-type application/vnd.example.sbom\n  acr push --oci-layout ./layout:v1 a.txt b.bin"
+    )]
+    Push(PushArgs),
+    /// Pull an artifact's files into a folder
+    #[command(
+        after_help = "Examples:\n  acr pull localhost:5000/hello:v1\n  acr pull localhost:5000/hello:v1 -o out\n  acr pull --oci-layout ./layout:v1 -o out"
+    )]
+    Pull(PullArgs),
+    /// Log in to a registry (credentials go to the docker config or its credential helper)
+    #[command(
+        after_help = "Examples:\n  acr login myreg.azurecr.io -u admin --password-stdin < pw.txt\n  acr login myreg.azurecr.io -u 00000000-0000-0000-0000-000000000000 -p <refresh token>"
+    )]
+    Login(LoginArgs),
+    /// Remove a registry's credentials
+    #[command(after_help = "Example:\n  acr logout myreg.azurecr.io")]
+    Logout(LogoutArgs),
+    /// Print the digest a tag points at
+    #[command(after_help = "Example:\n  acr resolve localhost:5000/hello:v1")]
+    Resolve(RefArgs),
+    /// Point more tags at a manifest
+    #[command(after_help = "Example:\n  acr tag localhost:5000/hello:v1 v1.0 latest")]
+    Tag(TagArgs),
+    /// Manifest operations
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Blob operations
+    #[command(subcommand)]
+    Blob(BlobCommand),
+    /// Repository operations
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  acr completion bash > /etc/bash_completion.d/acr")]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options every command that talks to a registry takes.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Remote {
+    /// Use plain HTTP (no TLS) for the registry
+    #[arg(long, global = true)]
+    pub(crate) plain_http: bool,
+    /// Skip TLS certificate verification (dangerous)
+    #[arg(long, global = true)]
+    pub(crate) insecure: bool,
+    /// Extra CA certificates (PEM) to trust for the registry
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// User name (with --password or --password-stdin)
+    #[arg(short = 'u', long, global = true)]
+    pub(crate) username: Option<String>,
+    /// Password or token (prefer --password-stdin)
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        env = "ACR_PASSWORD",
+        hide_env_values = true
+    )]
+    pub(crate) password: Option<String>,
+    /// Docker config file holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) registry_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub(crate) enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Output {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Where to push: REGISTRY/REPO[:TAG[,TAG...]], or PATH[:TAG] with --oci-layout
+    pub(crate) reference: String,
+    /// Files to push, each FILE or FILE:MEDIATYPE
+    #[arg(required = true)]
+    pub(crate) files: Vec<String>,
+    /// The artifact type
+    #[arg(long)]
+    pub(crate) artifact_type: Option<String>,
+    /// A manifest annotation KEY=VALUE (repeatable)
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
+    /// A JSON file of annotations: {"$manifest": {...}, "<file name>": {...}}
+    #[arg(long, value_name = "FILE")]
+    pub(crate) annotation_file: Option<PathBuf>,
+    /// A config file, FILE or FILE:MEDIATYPE
+    #[arg(long)]
+    pub(crate) config: Option<String>,
+    /// Image spec version of the manifest
+    #[arg(long, value_enum, default_value = "v1.1")]
+    pub(crate) image_spec: ImageSpecArg,
+    /// Write the pushed manifest to this file too
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_manifest: Option<PathBuf>,
+    /// Push to an OCI image layout folder instead of a registry
+    #[arg(long)]
+    pub(crate) oci_layout: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ImageSpecArg {
+    #[value(name = "v1.1")]
+    V1_1,
+    #[value(name = "v1.0")]
+    V1_0,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// What to pull: REGISTRY/REPO:TAG or @DIGEST, or PATH[:TAG] with --oci-layout
+    pub(crate) reference: String,
+    /// Output folder
+    #[arg(short = 'o', long, default_value = ".")]
+    pub(crate) output: PathBuf,
+    /// Keep files that already exist
+    #[arg(long)]
+    pub(crate) keep_old_files: bool,
+    /// Also pull layers without a title (named by digest)
+    #[arg(long)]
+    pub(crate) include_untitled: bool,
+    /// Pull from an OCI image layout folder instead of a registry
+    #[arg(long)]
+    pub(crate) oci_layout: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) format: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The registry host, such as myreg.azurecr.io or localhost:5000
+    pub(crate) registry: String,
+    /// Read the password (or token) from standard input
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+    /// Log in with an identity token (an ACR refresh token)
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) identity_token: Option<String>,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// The registry host
+    pub(crate) registry: String,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RefArgs {
+    /// REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST
+    pub(crate) reference: String,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// The manifest to tag: REGISTRY/REPO:TAG or @DIGEST
+    pub(crate) reference: String,
+    /// New tags
+    #[arg(required = true)]
+    pub(crate) tags: Vec<String>,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ManifestCommand {
+    /// Print a manifest
+    #[command(after_help = "Example:\n  acr manifest fetch localhost:5000/hello:v1 --pretty")]
+    Fetch {
+        #[command(flatten)]
+        target: RefArgs,
+        /// Indent the JSON
+        #[arg(long)]
+        pretty: bool,
+        /// Print the manifest's descriptor instead
+        #[arg(long)]
+        descriptor: bool,
+    },
+    /// Delete a manifest (and the tags that point at it)
+    #[command(after_help = "Example:\n  acr manifest delete localhost:5000/hello@sha256:...")]
+    Delete(RefArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BlobCommand {
+    /// Download a blob, verified
+    #[command(
+        after_help = "Example:\n  acr blob fetch localhost:5000/hello@sha256:... -o file.bin"
+    )]
+    Fetch {
+        #[command(flatten)]
+        target: RefArgs,
+        /// Where to write it; `-` for standard output
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+    /// Upload a file as a blob and print its descriptor
+    #[command(after_help = "Example:\n  acr blob push localhost:5000/hello file.bin")]
+    Push {
+        #[command(flatten)]
+        target: RefArgs,
+        /// The file
+        file: PathBuf,
+    },
+    /// Delete a blob from a repository
+    #[command(after_help = "Example:\n  acr blob delete localhost:5000/hello@sha256:...")]
+    Delete(RefArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// List a repository's tags
+    #[command(after_help = "Example:\n  acr repo tags localhost:5000/hello")]
+    Tags(RefArgs),
+}

@@ -1,0 +1,624 @@
+//! What each command does, on top of `acr-client`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use acr_auth::{Credential, CredentialSource, DockerConfig, Secret, StoredCredential};
+use acr_client::{
+    Client, ClientConfig, ContentStore, FileToPush, ImageSpec, OciLayout, PlainHttp, PullOptions,
+    PushOptions, TransportConfig, pull_files, push_files,
+};
+use anyhow::{Context, bail};
+use clap::CommandFactory;
+use oci_spec_types::{Annotations, Digest, MediaType, Reference};
+use serde_json::json;
+
+use crate::args::{
+    BlobCommand, Command, Format, ImageSpecArg, LoginArgs, LogoutArgs, ManifestCommand, PullArgs,
+    PushArgs, RefArgs, Remote, RepoCommand, TagArgs,
+};
+
+pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Push(args) => push(args).await,
+        Command::Pull(args) => pull(args).await,
+        Command::Login(args) => login(args).await,
+        Command::Logout(args) => logout(args),
+        Command::Resolve(args) => resolve(args).await,
+        Command::Tag(args) => tag(args).await,
+        Command::Manifest(command) => manifest(command).await,
+        Command::Blob(command) => blob(command).await,
+        Command::Repo(RepoCommand::Tags(args)) => repo_tags(args).await,
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut crate::args::Cli::command(),
+                "acr",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_reference(text: &str) -> anyhow::Result<Reference> {
+    text.parse::<Reference>()
+        .with_context(|| format!("invalid reference {text:?}"))
+}
+
+fn docker_config(remote: &Remote) -> anyhow::Result<DockerConfig> {
+    let path = match &remote.registry_config {
+        Some(path) => path.clone(),
+        None => DockerConfig::default_path().context(
+            "cannot find the docker config: set HOME or DOCKER_CONFIG, or pass --registry-config",
+        )?,
+    };
+    Ok(DockerConfig::load(&path)?)
+}
+
+/// A client for `reference`'s registry with the flags' TLS settings and credentials: `-u/-p`
+/// when given, else what `acr login` (or `docker login`) stored.
+fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
+    let transport = TransportConfig {
+        plain_http: if remote.plain_http {
+            PlainHttp::Always
+        } else {
+            PlainHttp::LoopbackOnly
+        },
+        insecure_skip_verify: remote.insecure,
+        ca_file: remote.ca_file.clone(),
+        ..TransportConfig::default()
+    };
+    let client = Client::new(ClientConfig {
+        transport,
+        ..ClientConfig::default()
+    })?;
+    match (&remote.username, &remote.password) {
+        (Some(user), Some(password)) => client.set_credential(
+            registry,
+            Credential::from_login(user, Secret::new(password.clone())),
+        ),
+        (None, Some(token)) => client.set_credential(
+            registry,
+            Credential::AccessToken(Secret::new(token.clone())),
+        ),
+        (Some(_), None) => bail!("-u/--username needs -p/--password (or use `acr login`)"),
+        (None, None) => {
+            if let Ok(config) = docker_config(remote) {
+                client.use_docker_config(config);
+            }
+        }
+    }
+    Ok(client)
+}
+
+/// `PATH[:TAG]` of an OCI layout reference.
+fn split_layout(text: &str) -> (PathBuf, Option<String>) {
+    match text.rsplit_once(':') {
+        Some((path, tag)) if !tag.is_empty() && !tag.contains('/') && !path.is_empty() => {
+            (PathBuf::from(path), Some(tag.to_owned()))
+        }
+        _ => (PathBuf::from(text), None),
+    }
+}
+
+/// `REGISTRY/REPO:t1,t2` -> the reference with the first tag, and all tags.
+fn split_tags(text: &str) -> (String, Vec<String>) {
+    let slash = text.rfind('/').map_or(0, |i| i + 1);
+    let (head, tail) = text.split_at(slash);
+    match tail.split_once(':') {
+        Some((repo, tags)) if tags.contains(',') && !text.contains('@') => {
+            let tags: Vec<String> = tags
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (
+                format!(
+                    "{head}{repo}:{}",
+                    tags.first().map(String::as_str).unwrap_or_default()
+                ),
+                tags,
+            )
+        }
+        _ => (text.to_owned(), Vec::new()),
+    }
+}
+
+/// A file argument: `FILE` or `FILE:MEDIATYPE`. The media type is split off the last colon only
+/// when what follows looks like a media type (`type/subtype`), so `C:\x` and `a:b.txt` stay names.
+fn parse_file_arg(arg: &str) -> FileToPush {
+    if let Some((path, media_type)) = arg.rsplit_once(':')
+        && looks_like_media_type(media_type)
+        && !path.is_empty()
+    {
+        let mut file = FileToPush::new(Path::new(path));
+        file.media_type = MediaType::from(media_type);
+        return file;
+    }
+    FileToPush::new(Path::new(arg))
+}
+
+fn looks_like_media_type(text: &str) -> bool {
+    let Some((kind, sub)) = text.split_once('/') else {
+        return false;
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    token(kind) && token(sub)
+}
+
+fn parse_annotations(
+    args: &PushArgs,
+) -> anyhow::Result<(Annotations, BTreeMap<String, Annotations>)> {
+    let mut manifest = Annotations::new();
+    let mut files = BTreeMap::new();
+    if let Some(path) = &args.annotation_file {
+        let text = std::fs::read(path)
+            .with_context(|| format!("reading annotation file {}", path.display()))?;
+        let parsed: BTreeMap<String, Annotations> = serde_json::from_slice(&text)
+            .with_context(|| format!("annotation file {} must map names to string maps, such as {{\"$manifest\": {{\"k\": \"v\"}}}}", path.display()))?;
+        for (key, values) in parsed {
+            if key == "$manifest" {
+                manifest.extend(values);
+            } else {
+                files.insert(key, values);
+            }
+        }
+    }
+    for pair in &args.annotations {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("annotation {pair:?} must be KEY=VALUE");
+        };
+        manifest.insert(key.to_owned(), value.to_owned());
+    }
+    Ok((manifest, files))
+}
+
+async fn push(args: PushArgs) -> anyhow::Result<()> {
+    let (annotations, file_annotations) = parse_annotations(&args)?;
+    let files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
+    for file in &files {
+        if !file.path.is_file() {
+            bail!(
+                "{} is not a file (directories are not supported yet; pack them with tar first)",
+                file.path.display()
+            );
+        }
+    }
+    let config = args.config.as_deref().map(|c| {
+        let file = parse_file_arg(c);
+        let media_type = if c.ends_with(file.media_type.as_str()) {
+            file.media_type
+        } else {
+            MediaType::ImageConfig
+        };
+        (file.path, media_type)
+    });
+    let mut options = PushOptions {
+        artifact_type: args.artifact_type.as_deref().map(MediaType::from),
+        annotations,
+        file_annotations,
+        config,
+        image_spec: match args.image_spec {
+            ImageSpecArg::V1_1 => ImageSpec::V1_1,
+            ImageSpecArg::V1_0 => ImageSpec::V1_0,
+        },
+        ..PushOptions::default()
+    };
+    let (store, shown): (Box<dyn ContentStore>, String) = if args.oci_layout {
+        let (path, tag) = split_layout(&args.reference);
+        options.tags = tag.into_iter().collect();
+        let shown = path.display().to_string();
+        (Box::new(OciLayout::create(&path).await?), shown)
+    } else {
+        let (text, tags) = split_tags(&args.reference);
+        let reference = parse_reference(&text)?;
+        options.tags = if tags.is_empty() {
+            reference.tag().map(str::to_owned).into_iter().collect()
+        } else {
+            tags
+        };
+        let client = client_for(&args.remote, reference.registry())?;
+        (
+            Box::new(client.repository(&reference)?),
+            reference.repository_only().to_string(),
+        )
+    };
+    let text = args.output.format == Format::Text;
+    if text {
+        for file in &files {
+            eprintln!("Uploading {}", file.name);
+        }
+    }
+    let manifest = push_files(store.as_ref(), &files, &options).await?;
+    if let Some(path) = &args.export_manifest {
+        std::fs::write(path, manifest.bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let descriptor = manifest.descriptor();
+    let tagged: Vec<String> = if options.tags.is_empty() {
+        vec![descriptor.digest.to_string()]
+    } else {
+        options.tags.clone()
+    };
+    if text {
+        for tag in &tagged {
+            let sep = if tag.starts_with("sha256:") { "@" } else { ":" };
+            println!("Pushed {shown}{sep}{tag}");
+        }
+        if let Some(artifact_type) = manifest.manifest().artifact_type() {
+            println!("ArtifactType: {artifact_type}");
+        }
+        println!("Digest: {}", descriptor.digest);
+    } else {
+        print_json(&json!({
+            "reference": shown,
+            "tags": options.tags,
+            "mediaType": descriptor.media_type.as_str(),
+            "digest": descriptor.digest.as_str(),
+            "size": descriptor.size,
+            "artifactType": manifest.manifest().artifact_type().map(MediaType::as_str),
+        }))?;
+    }
+    Ok(())
+}
+
+async fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let (store, target): (Box<dyn ContentStore>, String) = if args.oci_layout {
+        let (path, tag) = split_layout(&args.reference);
+        let target = tag.context("name the tag to pull: PATH:TAG")?;
+        (Box::new(OciLayout::open(&path).await?), target)
+    } else {
+        let reference = parse_reference(&args.reference)?;
+        let target = reference
+            .target()
+            .context("name a tag or digest to pull, such as REGISTRY/REPO:TAG")?
+            .to_owned();
+        let client = client_for(&args.remote, reference.registry())?;
+        (Box::new(client.repository(&reference)?), target)
+    };
+    let options = PullOptions {
+        keep_old_files: args.keep_old_files,
+        include_untitled: args.include_untitled,
+    };
+    let (manifest, files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
+    if args.format.format == Format::Json {
+        let files: Vec<_> = files
+            .iter()
+            .map(|f| json!({"path": f.path, "digest": f.descriptor.digest.as_str(), "size": f.descriptor.size, "mediaType": f.descriptor.media_type.as_str(), "skipped": f.skipped}))
+            .collect();
+        return print_json(
+            &json!({"reference": args.reference, "digest": manifest.digest().as_str(), "files": files}),
+        );
+    }
+    for file in &files {
+        let verb = if file.skipped {
+            "Skipped"
+        } else {
+            "Downloaded"
+        };
+        eprintln!(
+            "{verb} {} {}",
+            file.descriptor.digest.short(),
+            file.path.display()
+        );
+    }
+    println!("Pulled {}", args.reference);
+    println!("Digest: {}", manifest.digest());
+    Ok(())
+}
+
+async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let registry = args
+        .registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let credential = if let Some(token) = args.identity_token {
+        StoredCredential::IdentityToken(Secret::new(token))
+    } else {
+        let username = match &args.remote.username {
+            Some(user) => user.clone(),
+            None => bail!(
+                "give a user name with -u (use 00000000-0000-0000-0000-000000000000 with an ACR refresh token as password)"
+            ),
+        };
+        let password = if args.password_stdin {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the password from standard input")?;
+            text.trim_end_matches(['\r', '\n']).to_owned()
+        } else {
+            match &args.remote.password {
+                Some(p) => p.clone(),
+                None => bail!("give the password with --password-stdin (or -p)"),
+            }
+        };
+        if username == acr_auth::NULL_GUID_USER {
+            StoredCredential::IdentityToken(Secret::new(password))
+        } else {
+            StoredCredential::Basic {
+                username,
+                password: Secret::new(password),
+            }
+        }
+    };
+    // Check the credential against the registry before storing it.
+    let client = client_for(
+        &Remote {
+            username: None,
+            password: None,
+            ..args.remote.clone()
+        },
+        &registry,
+    )?;
+    client.set_credential(&registry, Credential::from_stored(credential.clone()));
+    let probe = parse_reference(&format!("{registry}/acr-login-probe"))?;
+    verify_login(&client, &probe)
+        .await
+        .with_context(|| format!("login to {registry} failed"))?;
+    let mut config = docker_config(&args.remote)?;
+    let source = match config.store(&registry, &credential) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!(
+                "Warning: {e}; storing the credential in {} instead",
+                config.path().display()
+            );
+            config.store_file(&registry, &credential)?;
+            CredentialSource::File(config.path().to_owned())
+        }
+    };
+    println!("Login Succeeded (credentials stored in {source})");
+    Ok(())
+}
+
+/// `GET /v2/` with the credential: a registry that answers 200 (or 401 only for lack of a
+/// scope) accepted it.
+async fn verify_login(client: &Client, probe: &Reference) -> anyhow::Result<()> {
+    let registry = client.registry(probe)?;
+    let request = registry.version_request()?;
+    let response = client.send(&registry, request).await?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status();
+    bail!("the registry answered {status} to the credential")
+}
+
+fn logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let registry = args
+        .registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut config = docker_config(&args.remote)?;
+    if config.erase(registry)? {
+        println!("Removed login credentials for {registry}");
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(())
+}
+
+async fn resolve(args: RefArgs) -> anyhow::Result<()> {
+    let reference = parse_reference(&args.reference)?;
+    let target = reference
+        .target()
+        .context("name a tag or digest to resolve")?;
+    let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+    let descriptor = repo
+        .resolve(target)
+        .await?
+        .with_context(|| format!("{reference} not found"))?;
+    match args.output.format {
+        Format::Text => println!("{}", descriptor.digest),
+        Format::Json => print_json(&serde_json::to_value(&descriptor)?)?,
+    }
+    Ok(())
+}
+
+async fn tag(args: TagArgs) -> anyhow::Result<()> {
+    let reference = parse_reference(&args.reference)?;
+    let target = reference
+        .target()
+        .context("name the manifest to tag by tag or digest")?;
+    let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+    let manifest = repo.get_manifest(target).await?;
+    for tag in &args.tags {
+        repo.put_manifest(&manifest, Some(tag)).await?;
+        println!("Tagged {}:{tag}", reference.repository_only());
+    }
+    println!("Digest: {}", manifest.digest());
+    Ok(())
+}
+
+async fn manifest(command: ManifestCommand) -> anyhow::Result<()> {
+    match command {
+        ManifestCommand::Fetch {
+            target,
+            pretty,
+            descriptor,
+        } => {
+            let reference = parse_reference(&target.reference)?;
+            let what = reference.target().context("name a tag or digest")?;
+            let repo = client_for(&target.remote, reference.registry())?.repository(&reference)?;
+            let manifest = repo.get_manifest(what).await?;
+            if descriptor {
+                return print_json(&serde_json::to_value(manifest.descriptor())?);
+            }
+            let mut out = std::io::stdout().lock();
+            if pretty {
+                let value: serde_json::Value = serde_json::from_slice(manifest.bytes())?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+            } else {
+                // The exact bytes: piping them keeps the digest.
+                out.write_all(manifest.bytes())?;
+                if out_is_terminal() {
+                    writeln!(out)?;
+                }
+            }
+            Ok(())
+        }
+        ManifestCommand::Delete(args) => {
+            let reference = parse_reference(&args.reference)?;
+            let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+            let digest = match reference.digest() {
+                Some(d) => d.clone(),
+                None => {
+                    let tag = reference
+                        .tag()
+                        .context("name the manifest by tag or digest")?;
+                    repo.resolve(tag)
+                        .await?
+                        .with_context(|| format!("{reference} not found"))?
+                        .digest
+                }
+            };
+            repo.delete_manifest(&digest).await?;
+            println!("Deleted {}@{digest}", reference.repository_only());
+            Ok(())
+        }
+    }
+}
+
+fn out_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+async fn blob(command: BlobCommand) -> anyhow::Result<()> {
+    let digest_of = |reference: &Reference| -> anyhow::Result<Digest> {
+        reference
+            .digest()
+            .cloned()
+            .context("name the blob by digest: REGISTRY/REPO@sha256:...")
+    };
+    match command {
+        BlobCommand::Fetch { target, output } => {
+            let reference = parse_reference(&target.reference)?;
+            let digest = digest_of(&reference)?;
+            let repo = client_for(&target.remote, reference.registry())?.repository(&reference)?;
+            let size = repo.blob_exists(&digest).await?.with_context(|| {
+                format!("blob {digest} not found in {}", reference.repository_only())
+            })?;
+            let descriptor = oci_spec_types::Descriptor::new(
+                MediaType::from("application/octet-stream"),
+                digest,
+                size,
+            );
+            if output.as_os_str() == "-" {
+                let mut stdout = tokio::io::stdout();
+                repo.fetch_to_writer(&descriptor, &mut stdout).await?;
+            } else {
+                repo.fetch_to_file(&descriptor, &output).await?;
+                eprintln!(
+                    "Downloaded {} {}",
+                    descriptor.digest.short(),
+                    output.display()
+                );
+            }
+            Ok(())
+        }
+        BlobCommand::Push { target, file } => {
+            let reference = parse_reference(&target.reference)?;
+            let repo = client_for(&target.remote, reference.registry())?.repository(&reference)?;
+            let descriptor = repo
+                .push_file(MediaType::from("application/octet-stream"), &file)
+                .await?;
+            match target.output.format {
+                Format::Text => {
+                    println!(
+                        "Pushed {}@{}",
+                        reference.repository_only(),
+                        descriptor.digest
+                    );
+                    println!("Digest: {}", descriptor.digest);
+                }
+                Format::Json => print_json(&serde_json::to_value(&descriptor)?)?,
+            }
+            Ok(())
+        }
+        BlobCommand::Delete(args) => {
+            let reference = parse_reference(&args.reference)?;
+            let digest = digest_of(&reference)?;
+            let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+            repo.delete_blob(&digest).await?;
+            println!("Deleted {}@{digest}", reference.repository_only());
+            Ok(())
+        }
+    }
+}
+
+async fn repo_tags(args: RefArgs) -> anyhow::Result<()> {
+    let reference = parse_reference(&args.reference)?;
+    let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+    let mut tags = repo.tags().await?;
+    tags.sort();
+    match args.output.format {
+        Format::Text => {
+            for tag in tags {
+                println!("{tag}");
+            }
+        }
+        Format::Json => print_json(
+            &json!({"repository": reference.repository_only().to_string(), "tags": tags}),
+        )?,
+    }
+    Ok(())
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_arguments_split_media_types_only_when_they_look_like_one() {
+        let f = parse_file_arg("sbom.json:application/spdx+json");
+        assert_eq!(
+            (f.path, f.media_type.as_str().to_owned()),
+            (
+                PathBuf::from("sbom.json"),
+                "application/spdx+json".to_owned()
+            )
+        );
+        let f = parse_file_arg("C:\\dir\\file.txt");
+        assert_eq!(f.path, PathBuf::from("C:\\dir\\file.txt"));
+        let f = parse_file_arg("a:b.txt");
+        assert_eq!(f.path, PathBuf::from("a:b.txt"));
+        assert_eq!(f.media_type.as_str(), acr_client::DEFAULT_FILE_MEDIA_TYPE);
+        let f = parse_file_arg("time:12:30.log");
+        assert_eq!(f.path, PathBuf::from("time:12:30.log"));
+    }
+
+    #[test]
+    fn several_tags() {
+        assert_eq!(
+            split_tags("localhost:5000/a/b:v1,v2"),
+            (
+                "localhost:5000/a/b:v1".to_owned(),
+                vec!["v1".to_owned(), "v2".to_owned()]
+            )
+        );
+        assert_eq!(
+            split_tags("localhost:5000/a:v1"),
+            ("localhost:5000/a:v1".to_owned(), vec![])
+        );
+        assert_eq!(
+            split_layout("./out:v1"),
+            (PathBuf::from("./out"), Some("v1".to_owned()))
+        );
+        assert_eq!(split_layout("./out"), (PathBuf::from("./out"), None));
+    }
+}

@@ -1,0 +1,354 @@
+//! The `acr` binary end to end against a real docker-registry.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use acr_testkit::{Auth, BASIC_PASSWORD, BASIC_USER, Registry, RegistryOptions};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, content: &[u8]) {
+        std::fs::write(self.path(name), content).unwrap();
+    }
+
+    fn acr(&self, args: &[&str]) -> Output {
+        self.acr_stdin(args, b"")
+    }
+
+    fn acr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_acr"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env_remove("ACR_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs `acr`, expects success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.acr(args);
+        assert!(
+            out.status.success(),
+            "acr {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `acr`, expects exit code 1, returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.acr(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "acr {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+fn digest_line(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .expect("a Digest: line")
+        .to_owned()
+}
+
+#[test]
+fn push_list_pull_tag_resolve_fetch_delete() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    env.write("hello.txt", b"hello\n");
+    env.write("sbom.json", br#"{"spdx":true}"#);
+    let repo = format!("{}/cli/files", registry.host());
+
+    let out = env.ok(&[
+        "push",
+        &format!("{repo}:v1,stable"),
+        "hello.txt",
+        "sbom.json:application/spdx+json",
+        "--artifact-type",
+        "application/vnd.test.v1",
+        "-a",
+        "k=v",
+    ]);
+    assert!(out.contains(&format!("Pushed {repo}:v1\n")), "{out}");
+    assert!(out.contains(&format!("Pushed {repo}:stable\n")), "{out}");
+    assert!(
+        out.contains("ArtifactType: application/vnd.test.v1"),
+        "{out}"
+    );
+    let digest = digest_line(&out);
+
+    assert_eq!(env.ok(&["repo", "tags", &repo]), "stable\nv1\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["repo", "tags", &repo, "--format", "json"])).unwrap();
+    assert_eq!(json["tags"], serde_json::json!(["stable", "v1"]));
+    assert_eq!(
+        env.ok(&["resolve", &format!("{repo}:stable")]).trim(),
+        digest
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&env.ok(&["manifest", "fetch", &format!("{repo}:v1")])).unwrap();
+    assert_eq!(manifest["artifactType"], "application/vnd.test.v1");
+    assert_eq!(manifest["annotations"]["k"], "v");
+    assert_eq!(manifest["layers"][1]["mediaType"], "application/spdx+json");
+    assert_eq!(
+        manifest["layers"][1]["annotations"]["org.opencontainers.image.title"],
+        "sbom.json"
+    );
+    // The raw bytes hash to the digest.
+    let raw = env
+        .acr(&["manifest", "fetch", &format!("{repo}@{digest}")])
+        .stdout;
+    assert!(
+        oci_spec_types::Digest::parse(&digest)
+            .unwrap()
+            .matches(&raw)
+    );
+
+    env.ok(&["pull", &format!("{repo}:v1"), "-o", "out"]);
+    assert_eq!(
+        std::fs::read(env.path("out/hello.txt")).unwrap(),
+        b"hello\n"
+    );
+    assert_eq!(
+        std::fs::read(env.path("out/sbom.json")).unwrap(),
+        br#"{"spdx":true}"#
+    );
+    // Pulling again skips files already there with the right content.
+    let again = env.acr(&["pull", &format!("{repo}:v1"), "-o", "out"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("Skipped"),
+        "{again:?}"
+    );
+
+    env.ok(&["tag", &format!("{repo}:v1"), "v2", "v3"]);
+    assert_eq!(env.ok(&["repo", "tags", &repo]), "stable\nv1\nv2\nv3\n");
+
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = env.acr(&["blob", "fetch", &format!("{repo}@{layer}"), "-o", "-"]);
+    assert_eq!(blob.stdout, b"hello\n");
+
+    let out = env.ok(&["manifest", "delete", &format!("{repo}:v1")]);
+    assert!(out.contains(&digest), "{out}");
+    let err = env.fails(&["resolve", &format!("{repo}:v1")]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn oci_layout_is_a_target_without_a_registry() {
+    let env = Env::new();
+    env.write("a.txt", b"layout content");
+    let out = env.ok(&["push", "--oci-layout", "layout:v1", "a.txt"]);
+    assert!(out.contains("Pushed layout:v1"), "{out}");
+    assert!(Path::new(&env.path("layout/oci-layout")).is_file());
+    let out = env.ok(&[
+        "pull",
+        "--oci-layout",
+        "layout:v1",
+        "-o",
+        "back",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["files"][0]["size"], 14);
+    assert_eq!(
+        std::fs::read(env.path("back/a.txt")).unwrap(),
+        b"layout content"
+    );
+}
+
+#[test]
+fn login_stores_credentials_that_later_commands_use() {
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::Basic,
+        ..Default::default()
+    })
+    .unwrap();
+    let env = Env::new();
+    env.write("f.txt", b"secret stuff");
+    let repo = format!("{}/private/files", registry.host());
+
+    let err = env.fails(&["push", &format!("{repo}:v1"), "f.txt"]);
+    assert!(err.contains("asks for a user name and password"), "{err}");
+
+    let err = String::from_utf8(
+        env.acr_stdin(
+            &[
+                "login",
+                &registry.host(),
+                "-u",
+                BASIC_USER,
+                "--password-stdin",
+            ],
+            b"wrong\n",
+        )
+        .stderr,
+    )
+    .unwrap();
+    assert!(err.contains("login to") && err.contains("failed"), "{err}");
+    assert!(
+        !env.path("docker/config.json").exists(),
+        "a refused credential is not stored"
+    );
+
+    let out = env.acr_stdin(
+        &[
+            "login",
+            &registry.host(),
+            "-u",
+            BASIC_USER,
+            "--password-stdin",
+        ],
+        format!("{BASIC_PASSWORD}\n").as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = env.path("docker/config.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !std::fs::read_to_string(&config)
+            .unwrap()
+            .contains(BASIC_PASSWORD),
+        "stored base64, not in clear"
+    );
+
+    env.ok(&["push", &format!("{repo}:v1"), "f.txt"]);
+    env.ok(&["pull", &format!("{repo}:v1"), "-o", "out"]);
+    assert_eq!(
+        std::fs::read(env.path("out/f.txt")).unwrap(),
+        b"secret stuff"
+    );
+
+    assert!(env.ok(&["logout", &registry.host()]).contains("Removed"));
+    let err = env.fails(&["repo", "tags", &repo]);
+    assert!(err.contains("user name and password"), "{err}");
+}
+
+#[test]
+fn a_broken_credential_helper_falls_back_to_the_file() {
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::Basic,
+        ..Default::default()
+    })
+    .unwrap();
+    let env = Env::new();
+    // What Docker Desktop leaves behind on a machine without it, plus a usable auths entry.
+    let auth = format!("{BASIC_USER}:{BASIC_PASSWORD}");
+    let encoded = base64_encode(auth.as_bytes());
+    env.write(
+        "docker/config.json",
+        format!(
+            r#"{{"credsStore":"desktop-missing","auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#,
+            registry.host()
+        )
+        .as_bytes(),
+    );
+    env.write("x.txt", b"x");
+    env.ok(&[
+        "push",
+        &format!("{}/fallback/x:v1", registry.host()),
+        "x.txt",
+    ]);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let env = Env::new();
+    let err = env.fails(&["pull", "NotARegistry"]);
+    assert!(err.starts_with("Error: invalid reference"), "{err}");
+    let err = env.fails(&["push", "localhost:1/x:v1", "missing-file.txt"]);
+    assert!(err.contains("missing-file.txt is not a file"), "{err}");
+    let err = env.fails(&["pull", "localhost:1/x"]);
+    assert!(err.contains("name a tag or digest"), "{err}");
+    // Nothing listens on port 1: a connection error that names the registry.
+    let err = env.fails(&["repo", "tags", "localhost:1/x"]);
+    assert!(
+        err.contains("cannot reach http://localhost:1/v2/x/tags/list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let env = Env::new();
+    for command in [
+        vec!["push"],
+        vec!["pull"],
+        vec!["login"],
+        vec!["logout"],
+        vec!["resolve"],
+        vec!["tag"],
+        vec!["manifest", "fetch"],
+        vec!["manifest", "delete"],
+        vec!["blob", "fetch"],
+        vec!["blob", "push"],
+        vec!["blob", "delete"],
+        vec!["repo", "tags"],
+        vec!["completion"],
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let out = env.ok(&args);
+        assert!(
+            out.contains("Example"),
+            "{command:?} --help has no example:\n{out}"
+        );
+    }
+    assert!(env.ok(&["--version"]).starts_with("acr "));
+    let completion = env.ok(&["completion", "bash"]);
+    assert!(completion.contains("_acr()"), "{completion}");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
