@@ -94,6 +94,7 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
     layers::check()?;
     step("real parts the integration tests need");
     acr_testkit::ensure_docker_registry().context("the integration tests need docker-registry")?;
+    ensure_peers()?;
     step("unit, doc and integration tests");
     run(cargo().args(["test", "--workspace"]))?;
     step("demo (the README's main job)");
@@ -103,6 +104,24 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
     eprintln!("\nall checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
+
+/// The peer clients the interoperability tests drive: skopeo (Debian) and the `oras` Python
+/// package (PyPI), installed when missing.
+fn ensure_peers() -> anyhow::Result<()> {
+    let works = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+    if !works(Command::new("skopeo").arg("--version")) {
+        run(Command::new("apt-get").args(["install", "-y", "-q", "skopeo"]).env("DEBIAN_FRONTEND", "noninteractive"))
+            .context("the interoperability tests need skopeo: apt-get install skopeo")?;
+    }
+    if !works(Command::new("python3").args(["-c", "import oras.client"])) {
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--root-user-action=ignore", ORAS_PY]))
+            .context("the interoperability tests need the oras Python package: pip install oras")?;
+    }
+    Ok(())
+}
+
+/// The version of the `oras` Python package the interoperability tests were written against.
+const ORAS_PY: &str = "oras==0.2.43";
 
 fn fuzz(args: &[&str]) -> anyhow::Result<()> {
     let seconds = match args {
