@@ -3,10 +3,30 @@
 //! Fourth layer: `oci-spec-types` <- `oci-distribution-proto` <- `acr-auth` <- **`acr-client`**
 //! <- `acr-cli`. It owns the I/O: hyper, TLS, retries, redirects, files, concurrency.
 //!
-//! ```
-//! // The content client arrives with its issue; the transport configuration is here already.
-//! let config = acr_client::TransportConfig { insecure_skip_verify: false, ..Default::default() };
-//! assert_eq!(config.max_redirects, 10);
+//! A [`Client`] authenticates per registry (a [`Credential`](acr_auth::Credential), or what
+//! `docker login` / `acr login` stored) and hands out a [`Repository`] per repository: the
+//! content client. [`push_files`] and [`pull_files`] are the ORAS-style artifact operations,
+//! and work on any [`ContentStore`]: a registry repository or an [`OciLayout`] folder.
+//!
+//! Upload a blob and a manifest, then download and verify:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), acr_client::Error> {
+//! use acr_client::{Client, ClientConfig};
+//! use oci_spec_types::{ImageManifest, ManifestBytes, MediaType};
+//!
+//! let client = Client::new(ClientConfig::default())?;
+//! let repo = client.repository(&"localhost:5000/hello".parse()?)?;
+//! let layer = repo.push_bytes(MediaType::ImageLayer, "hello, registry".into()).await?;
+//! repo.push_bytes(MediaType::EmptyJson, "{}".into()).await?;
+//! let manifest = ImageManifest::artifact(MediaType::from("application/vnd.example"), vec![layer.clone()]);
+//! let manifest = ManifestBytes::from_manifest(manifest.into());
+//! repo.put_manifest(&manifest, Some("v1")).await?;
+//!
+//! let pulled = repo.get_manifest("v1").await?; // digest verified over the exact bytes
+//! assert_eq!(pulled.digest(), manifest.digest());
+//! repo.fetch_to_file(&layer, "hello.txt".as_ref()).await?; // verified before it is renamed into place
+//! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
 
