@@ -110,12 +110,21 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
 fn ensure_peers() -> anyhow::Result<()> {
     let works = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
     if !works(Command::new("skopeo").arg("--version")) {
-        run(Command::new("apt-get").args(["install", "-y", "-q", "skopeo"]).env("DEBIAN_FRONTEND", "noninteractive"))
-            .context("the interoperability tests need skopeo: apt-get install skopeo")?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "skopeo"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+        .context("the interoperability tests need skopeo: apt-get install skopeo")?;
     }
     if !works(Command::new("python3").args(["-c", "import oras.client"])) {
-        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--root-user-action=ignore", ORAS_PY]))
-            .context("the interoperability tests need the oras Python package: pip install oras")?;
+        run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--root-user-action=ignore",
+            ORAS_PY,
+        ]))
+        .context("the interoperability tests need the oras Python package: pip install oras")?;
     }
     Ok(())
 }
