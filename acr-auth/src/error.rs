@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::AadFailure;
+
 /// What went wrong getting or storing credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -117,4 +119,32 @@ pub enum AuthError {
     /// Getting an Azure AD token failed.
     #[error("Azure AD: {0}")]
     Aad(String),
+    /// An Azure AD credential could not produce a token.
+    #[error("Azure AD: {credential} could not get a token for {scope}: {message}")]
+    AadToken {
+        /// Which credential (a type name such as `ClientSecretCredential`, or a chain source).
+        credential: String,
+        /// The scope asked for.
+        scope: String,
+        /// What failed, with the credential's own advice where it gives any.
+        message: String,
+    },
+    /// No source of an Azure AD credential chain produced a token.
+    #[error(
+        "Azure AD: no credential source produced a token for {scope}:{}\nset one of them up (for example `az login`, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET), or choose another source",
+        list_failures(failures)
+    )]
+    AadUnavailable {
+        /// The scope asked for.
+        scope: String,
+        /// Every source tried, in order, with why it failed.
+        failures: Vec<AadFailure>,
+    },
+}
+
+fn list_failures(failures: &[AadFailure]) -> String {
+    if failures.is_empty() {
+        return " no sources are configured".to_owned();
+    }
+    failures.iter().map(|f| format!("\n  - {f}")).collect()
 }

@@ -17,16 +17,25 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod aad;
 mod authenticator;
 mod docker_config;
 mod error;
 mod secret;
 mod token;
 
+pub use aad::{
+    AAD_REFRESH_MARGIN, ACR_AUDIENCE, AadFailure, AadSource, AcrAudience, AzureCloud,
+    AzureCredential, CredentialChain, DEFAULT_PROBE_TIMEOUT, TransportHttpClient,
+};
 pub use authenticator::{
     AadTokenProvider, AuthRequest, AuthStats, Authenticator, Credential, CredentialProvider,
     NULL_GUID_USER,
 };
+/// The `azure_core` this crate is built against, for its `TokenCredential` and options.
+pub use azure_core;
+/// The `azure_identity` this crate is built against (default features off: pass a transport).
+pub use azure_identity;
 pub use docker_config::{CredentialSource, DockerConfig, StoredCredential};
 pub use error::AuthError;
 pub use oci_distribution_proto as proto;

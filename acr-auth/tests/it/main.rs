@@ -1,3 +1,4 @@
 //! acr-auth integration tests.
 
+mod aad;
 mod docker_config;
