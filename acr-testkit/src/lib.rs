@@ -2,8 +2,14 @@
 //!
 //! Sits beside the layers, used only by tests, `xtask` and the demo. [`Registry`] starts
 //! Debian's `docker-registry` (CNCF distribution 2.8) on a free loopback port with a temporary
-//! storage directory, in anonymous, htpasswd basic-auth or TLS mode, and stops it on drop.
-//! It depends on nothing but std, so `xtask` stays cheap to compile.
+//! storage directory, in anonymous, htpasswd basic-auth, token or TLS mode, and stops it on
+//! drop. Without features it depends on nothing but std, so `xtask` stays cheap to compile.
+//!
+//! With the `server` feature it also provides the servers that token mode needs:
+//! `TokenServer` (distribution token auth: users, grants, refresh tokens) and `AcrEmulator`
+//! (Azure Container Registry's `/oauth2/exchange` and `/oauth2/token`, a fake AAD, and a
+//! reverse proxy to a real docker-registry that trusts the emulator's tokens), both with
+//! programmable faults and counters (`Faults`, `Stats`).
 //!
 //! ```no_run
 //! use acr_testkit::{Registry, RegistryOptions};
@@ -14,7 +20,15 @@
 #![forbid(unsafe_code)]
 
 mod registry;
+#[cfg(feature = "server")]
+mod server;
 
 pub use registry::{
-    Auth, BASIC_PASSWORD, BASIC_USER, Error, Registry, RegistryOptions, ensure_docker_registry,
+    Auth, BASIC_PASSWORD, BASIC_USER, Error, Registry, RegistryOptions, TokenAuth,
+    ensure_docker_registry,
+};
+#[cfg(feature = "server")]
+pub use server::{
+    ACR_AUDIENCE, ACR_ISSUER, AadToken, AcrEmulator, AcrEmulatorOptions, DEFAULT_TENANT, FakeAad,
+    Faults, Grant, Identity, KeyId, NULL_GUID_USER, Stats, TokenServer, TokenServerOptions, User,
 };

@@ -15,7 +15,7 @@ pub const BASIC_PASSWORD: &str = "registry-test-password";
 const BASIC_BCRYPT: &str = "$2b$05$WeRlJjCPPNYAPV4hnfoaweo2.XyVGX1JvJZ4WxtMBXjr./itam8KS";
 
 /// How clients must authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Auth {
     /// No authentication.
@@ -23,6 +23,23 @@ pub enum Auth {
     Anonymous,
     /// htpasswd basic auth with [`BASIC_USER`] / [`BASIC_PASSWORD`].
     Basic,
+    /// Distribution token auth: the registry challenges with `Bearer realm=…,service=…` and
+    /// accepts JWTs signed by a key whose certificate is in the bundle. With the `server`
+    /// feature, `TokenServer::registry_auth` and the ACR emulator fill this in.
+    Token(TokenAuth),
+}
+
+/// The registry's `auth.token` settings (all four are required by docker-registry 2.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuth {
+    /// Where clients get tokens; sent back in the `WWW-Authenticate` challenge.
+    pub realm: String,
+    /// The `service` of the challenge; tokens must carry it as their `aud` (a JSON string).
+    pub service: String,
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// PEM file with the certificate(s) whose keys may sign tokens.
+    pub root_cert_bundle: PathBuf,
 }
 
 /// How to start the registry.
@@ -60,6 +77,8 @@ pub enum Error {
     },
     /// `openssl` failed while making test certificates.
     Certificates(String),
+    /// The token server or ACR emulator could not be set up.
+    Server(String),
 }
 
 impl fmt::Display for Error {
@@ -74,6 +93,7 @@ impl fmt::Display for Error {
                 )
             }
             Self::Certificates(why) => write!(f, "making test certificates failed: {why}"),
+            Self::Server(why) => write!(f, "starting the test server failed: {why}"),
         }
     }
 }
@@ -87,7 +107,7 @@ impl std::error::Error for Error {
     }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
@@ -189,14 +209,26 @@ impl Registry {
                 dir.join("server.key").display()
             ));
         }
-        if options.auth == Auth::Basic {
-            let htpasswd = dir.join("htpasswd");
-            std::fs::write(&htpasswd, format!("{BASIC_USER}:{BASIC_BCRYPT}\n"))
-                .map_err(io_err("writing htpasswd"))?;
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: acr-testkit\n    path: {}\n",
-                htpasswd.display()
-            ));
+        match &options.auth {
+            Auth::Anonymous => {}
+            Auth::Basic => {
+                let htpasswd = dir.join("htpasswd");
+                std::fs::write(&htpasswd, format!("{BASIC_USER}:{BASIC_BCRYPT}\n"))
+                    .map_err(io_err("writing htpasswd"))?;
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: acr-testkit\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            Auth::Token(token) => {
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    yaml_string(&token.realm),
+                    yaml_string(&token.service),
+                    yaml_string(&token.issuer),
+                    yaml_string(&token.root_cert_bundle.to_string_lossy()),
+                ));
+            }
         }
         let config_path = dir.join("config.yml");
         std::fs::write(&config_path, config).map_err(io_err("writing registry config"))?;
@@ -217,7 +249,7 @@ impl Registry {
             dir,
             remove_dir: true,
             tls: options.tls,
-            auth: options.auth,
+            auth: options.auth.clone(),
         };
         registry.wait_ready()?;
         Ok(registry)
@@ -291,7 +323,7 @@ impl Registry {
 
     /// The authentication mode.
     pub fn auth(&self) -> Auth {
-        self.auth
+        self.auth.clone()
     }
 
     /// Leaves the registry running after this value is dropped (for `cargo xtask registry up`);
@@ -315,7 +347,7 @@ impl Drop for Registry {
     }
 }
 
-fn free_port() -> Result<u16, Error> {
+pub(crate) fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err("finding a free port"))?;
     listener
         .local_addr()
@@ -323,7 +355,7 @@ fn free_port() -> Result<u16, Error> {
         .map_err(io_err("finding a free port"))
 }
 
-fn unique_temp_dir(prefix: &str) -> Result<PathBuf, Error> {
+pub(crate) fn unique_temp_dir(prefix: &str) -> Result<PathBuf, Error> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -339,9 +371,24 @@ fn unique_temp_dir(prefix: &str) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
+/// A double-quoted YAML scalar (service names like `127.0.0.1:5000` and URLs contain `:`).
+fn yaml_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A CA (CA:TRUE) and a server certificate for 127.0.0.1 and localhost signed by it
 /// (serverAuth, not a CA), which is what rustls/webpki accept.
-fn make_certificates(dir: &Path) -> Result<(), Error> {
+pub(crate) fn make_certificates(dir: &Path) -> Result<(), Error> {
     let openssl = |args: &[&str]| -> Result<(), Error> {
         let out = Command::new("openssl")
             .args(args)

@@ -124,3 +124,10 @@ fn base64(text: &str) -> String {
         .unwrap();
     String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
 }
+
+#[cfg(feature = "server")]
+mod acr;
+#[cfg(feature = "server")]
+mod client;
+#[cfg(feature = "server")]
+mod token;
