@@ -129,7 +129,8 @@ pub async fn push_files(
         .entry(annotations::CREATED.to_owned())
         .or_insert_with(|| rfc3339(SystemTime::now()));
     let manifest = ManifestBytes::from_manifest(Manifest::Image(manifest));
-    store.put_manifest(&manifest, &options.tags).await?;
+    // With a subject (attach), the manifest must also be findable as a referrer.
+    crate::put_with_subject(store, &manifest, &options.tags).await?;
     Ok(manifest)
 }
 

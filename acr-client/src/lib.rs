@@ -34,6 +34,7 @@ mod artifact;
 mod client;
 mod config;
 mod error;
+mod graph;
 mod http;
 mod layout;
 mod repository;
@@ -49,6 +50,10 @@ pub use artifact::{
 pub use client::{Client, ClientConfig};
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use error::Error;
+pub use graph::{
+    CopyOptions, CopyStats, MAX_REFERRER_DEPTH, ReferrerNode, copy, discover, index_referrer,
+    put_with_subject, referrers,
+};
 pub use layout::OciLayout;
 pub use repository::{Progress, Repository};
 pub use store::ContentStore;

@@ -273,7 +273,7 @@ impl Repository {
         }
         let mut session = self.start_upload().await?;
         if size <= self.client.config().monolithic_limit {
-            let body = file_body(path, 0, size, Some(descriptor.digest.clone()))?;
+            let body = file_body(path, 0, size, Hashing::Whole(descriptor.digest.clone()))?;
             let request = session.finish_request(&descriptor.digest, body)?;
             let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
             session.handle_finish_response(&response)?;
@@ -283,19 +283,24 @@ impl Repository {
         session.set_chunk_policy(ChunkPolicy {
             chunk_size: self.client.config().chunk_size,
         });
-        let mut rehash = Digester::default();
+        // Each chunk streams from the file (a few MiB in memory whatever its size), hashed again
+        // on the way into one shared digester, so a file that changes fails the push.
+        let rehash = Arc::new(std::sync::Mutex::new(Digester::default()));
         while session.offset() < size {
             let start = session.offset();
             let len = session.next_chunk_len(size - start);
-            // The chunk is read once, hashed, and sent; at most one chunk is in memory.
-            let chunk = read_range(path, start, len).await?;
-            rehash.update(&chunk);
-            let request = session.chunk_request(Body::Bytes(chunk))?;
+            let body = file_body(path, start, len, Hashing::Shared(rehash.clone()))?;
+            let request = session.chunk_request(body)?;
             let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
             session.handle_chunk_response(&response)?;
             self.report(Some(&descriptor.digest), session.offset(), Some(size));
         }
-        if rehash.finalize() != descriptor.digest {
+        let rehashed = std::mem::take(
+            &mut *rehash
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if rehashed.bytes_hashed() != size || rehashed.finalize() != descriptor.digest {
             return Err(Error::ChangedWhileReading {
                 path: path.to_owned(),
             });
@@ -314,7 +319,13 @@ impl Repository {
         mut reader: R,
     ) -> Result<Descriptor, Error> {
         let mut session = self.start_upload().await?;
-        let chunk_size = self.client.config().chunk_size.max(READ_SIZE as u64) as usize;
+        // Unknown length: chunks are buffered to be sent with a Content-Length, so keep them
+        // small enough that memory stays bounded.
+        let chunk_size = self
+            .client
+            .config()
+            .chunk_size
+            .clamp(READ_SIZE as u64, 8 << 20) as usize;
         let mut digester = Digester::default();
         let mut pending = Vec::with_capacity(chunk_size.min(8 << 20));
         loop {
@@ -433,6 +444,114 @@ impl Repository {
             .registry
             .handle_manifest_put_response(manifest, &response)?
             .digest)
+    }
+
+    /// Pushes a manifest and returns what the registry reported, including whether it
+    /// indexed the manifest's `subject` (`OCI-Subject`).
+    pub async fn put_manifest_pushed(
+        &self,
+        manifest: &ManifestBytes,
+        tag: Option<&str>,
+    ) -> Result<oci_distribution_proto::PushedManifest, Error> {
+        let reference = match tag {
+            Some(tag) => self.reference.with_tag(tag)?,
+            None => self.reference.with_digest(manifest.digest().clone()),
+        };
+        let request = self.registry.manifest_put_request(&reference, manifest)?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        Ok(self
+            .registry
+            .handle_manifest_put_response(manifest, &response)?)
+    }
+
+    /// The referrers API's answer for `subject` (all pages), or `None` when the registry has
+    /// no referrers API (then the tag-schema fallback holds them; see [`crate::referrers`]).
+    pub async fn referrers_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&MediaType>,
+    ) -> Result<Option<oci_distribution_proto::ReferrersResponse>, Error> {
+        let mut request =
+            self.registry
+                .referrers_request(&self.reference, subject, artifact_type)?;
+        let mut all: Option<oci_distribution_proto::ReferrersResponse> = None;
+        loop {
+            let uri = request.uri().clone();
+            let response = self.send_small(request, MAX_MANIFEST_SIZE).await?;
+            let Some(page) = self.registry.handle_referrers_response(&uri, &response)? else {
+                return Ok(all);
+            };
+            match &mut all {
+                Some(all) => all.index.manifests.extend(page.referrers.index.manifests),
+                None => all = Some(page.referrers),
+            }
+            match page.next {
+                Some(next) => {
+                    request = self
+                        .registry
+                        .referrers_next_request(&self.reference, &next)?
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// A blob's content as a stream: the caller (or the store it goes to) verifies it.
+    pub async fn open_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error> {
+        let request = self
+            .registry
+            .blob_get_request(&self.reference, &descriptor.digest, None)?;
+        let response = self.client.send(&self.registry, request).await?;
+        if !response.status().is_success() {
+            return Err(Error::from_proto_response(
+                Some(oci_distribution_proto::Operation::GetBlob),
+                response,
+            )
+            .await);
+        }
+        self.registry
+            .handle_blob_get_response(&descriptor.digest, None, &response)?;
+        let verifier = Verifier::new(descriptor)?;
+        Ok(Box::pin(VerifyingStream {
+            inner: response.into_body(),
+            verifier: Some(verifier),
+        }))
+    }
+
+    /// Uploads a blob from a stream of `descriptor.size` bytes (a copy from another store):
+    /// one streamed `PUT`, or above the monolithic limit one streamed `PATCH` and an empty `PUT`
+    /// (what docker does), so memory stays bounded; the registry checks the digest.
+    pub async fn push_stream(
+        &self,
+        descriptor: &Descriptor,
+        stream: ByteStream,
+    ) -> Result<(), Error> {
+        if self.blob_exists(&descriptor.digest).await?.is_some() {
+            return Ok(());
+        }
+        let mut session = self.start_upload().await?;
+        let body = Body::Stream {
+            stream,
+            len: Some(descriptor.size),
+        };
+        if descriptor.size <= self.client.config().monolithic_limit || descriptor.size == 0 {
+            let request = session.finish_request(&descriptor.digest, body)?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_finish_response(&response)?;
+        } else {
+            let request = session.chunk_request(body)?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_chunk_response(&response)?;
+            let request = session.finish_request(&descriptor.digest, Body::Empty)?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            session.handle_finish_response(&response)?;
+        }
+        self.report(
+            Some(&descriptor.digest),
+            descriptor.size,
+            Some(descriptor.size),
+        );
+        Ok(())
     }
 
     /// Deletes a manifest by digest (registries delete its tags with it).
@@ -578,24 +697,25 @@ pub(crate) async fn hash_file(path: &Path) -> Result<(Digest, u64), Error> {
     })?
 }
 
-async fn read_range(path: &Path, start: u64, len: u64) -> Result<Bytes, Error> {
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(io_error(path))?;
-    let mut buffer = vec![0u8; len as usize];
-    file.read_exact(&mut buffer)
-        .await
-        .map_err(|_| Error::ChangedWhileReading {
-            path: path.to_owned(),
-        })?;
-    Ok(buffer.into())
-}
-
 /// A request body streaming `len` bytes of a file from `start`, read by a task one megabyte
 /// ahead; with `expect`, the bytes are hashed and the stream fails at its end if they no longer
 /// match (the file changed after it was hashed).
-fn file_body(path: &Path, start: u64, len: u64, expect: Option<Digest>) -> Result<Body, Error> {
+/// How a streamed file body re-hashes what it sends.
+pub(crate) enum Hashing {
+    /// Not at all: the receiver verifies.
+    None,
+    /// The whole file; the stream fails at its end when it does not match.
+    Whole(Digest),
+    /// One range of several; the caller compares after the last.
+    Shared(Arc<std::sync::Mutex<Digester>>),
+}
+
+pub(crate) fn file_body(
+    path: &Path,
+    start: u64,
+    len: u64,
+    hashing: Hashing,
+) -> Result<Body, Error> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let path = path.to_owned();
     tokio::spawn(async move {
@@ -614,13 +734,20 @@ fn file_body(path: &Path, start: u64, len: u64, expect: Option<Digest>) -> Resul
                     ));
                 }
                 buffer.truncate(n);
-                digester.update(&buffer);
+                match &hashing {
+                    Hashing::None => {}
+                    Hashing::Whole(_) => digester.update(&buffer),
+                    Hashing::Shared(shared) => shared
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .update(&buffer),
+                }
                 left -= n as u64;
                 if tx.send(Ok(buffer.into())).await.is_err() {
                     return Ok(());
                 }
             }
-            if let Some(expected) = expect
+            if let Hashing::Whole(expected) = hashing
                 && digester.finalize() != expected
             {
                 return Err(std::io::Error::other(format!(
@@ -651,5 +778,78 @@ impl futures_core::Stream for ChannelStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
+    }
+}
+
+/// A downloaded stream checked against its descriptor as it goes: it fails instead of ending
+/// when the content is too long, too short or has another digest.
+struct VerifyingStream {
+    inner: Body,
+    verifier: Option<Verifier>,
+}
+
+impl futures_core::Stream for VerifyingStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(verifier) = &mut this.verifier
+                    && let Err(e) = verifier.update(&chunk)
+                {
+                    this.verifier = None;
+                    return Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) => match this.verifier.take().map(Verifier::finish) {
+                Some(Err(e)) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
+                _ => Poll::Ready(None),
+            },
+            other => other,
+        }
+    }
+}
+
+/// A byte stream as an `AsyncRead`, for stores that take readers.
+pub(crate) struct StreamReader {
+    stream: ByteStream,
+    current: Bytes,
+}
+
+impl StreamReader {
+    pub(crate) fn new(stream: ByteStream) -> Self {
+        Self {
+            stream,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl AsyncRead for StreamReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        loop {
+            if !self.current.is_empty() {
+                let n = self.current.len().min(buf.remaining());
+                let chunk = self.current.split_to(n);
+                buf.put_slice(&chunk);
+                return Poll::Ready(Ok(()));
+            }
+            match self.stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.current = chunk,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }

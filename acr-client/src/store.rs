@@ -5,9 +5,10 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use oci_distribution_proto::{ByteStream, ReferrersResponse};
 use oci_spec_types::{Descriptor, Digest, ManifestBytes, MediaType};
 
-use crate::repository::hash_file;
+use crate::repository::{Hashing, file_body, hash_file};
 use crate::{Error, OciLayout, Repository};
 
 /// A place content lives: a registry repository or an OCI image layout.
@@ -31,6 +32,31 @@ pub trait ContentStore: Send + Sync {
     async fn put_manifest(&self, manifest: &ManifestBytes, tags: &[String]) -> Result<(), Error>;
     /// Every tag.
     async fn tags(&self) -> Result<Vec<String>, Error>;
+    /// The referrers API's answer for `subject`; `None` when the store has no such API (use
+    /// the tag-schema fallback then).
+    async fn referrers_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&MediaType>,
+    ) -> Result<Option<ReferrersResponse>, Error>;
+    /// Stores a manifest like [`ContentStore::put_manifest`]; returns whether the store
+    /// indexed its `subject` itself (a registry with the referrers API answers `OCI-Subject`).
+    async fn put_manifest_indexed(
+        &self,
+        manifest: &ManifestBytes,
+        tags: &[String],
+    ) -> Result<bool, Error>;
+    /// Mounts a blob from `source` when both are repositories of one registry: no bytes move.
+    /// `false` when that is not possible.
+    async fn mount_from(&self, source: &dyn ContentStore, digest: &Digest) -> Result<bool, Error>;
+    /// A blob's content as a stream (verified by whoever stores it).
+    async fn open_blob_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error>;
+    /// Stores a blob from a stream, verified against `descriptor`.
+    async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error>;
+    /// This store as a registry repository, when it is one.
+    fn as_repository(&self) -> Option<&Repository> {
+        None
+    }
 }
 
 #[async_trait]
@@ -67,6 +93,52 @@ impl ContentStore for Repository {
     }
     async fn tags(&self) -> Result<Vec<String>, Error> {
         Self::tags(self).await
+    }
+    async fn referrers_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&MediaType>,
+    ) -> Result<Option<ReferrersResponse>, Error> {
+        Self::referrers_api(self, subject, artifact_type).await
+    }
+    async fn put_manifest_indexed(
+        &self,
+        manifest: &ManifestBytes,
+        tags: &[String],
+    ) -> Result<bool, Error> {
+        let mut indexed = false;
+        if tags.is_empty() {
+            indexed = self
+                .put_manifest_pushed(manifest, None)
+                .await?
+                .subject
+                .is_some();
+        }
+        for tag in tags {
+            indexed |= self
+                .put_manifest_pushed(manifest, Some(tag))
+                .await?
+                .subject
+                .is_some();
+        }
+        Ok(indexed)
+    }
+    async fn mount_from(&self, source: &dyn ContentStore, digest: &Digest) -> Result<bool, Error> {
+        match source.as_repository() {
+            Some(from) if from.registry().is_same_origin(self.registry().base_url()) => {
+                self.mount(digest, from.reference()).await
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn open_blob_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error> {
+        self.open_stream(descriptor).await
+    }
+    async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error> {
+        Self::push_stream(self, descriptor, stream).await
+    }
+    fn as_repository(&self) -> Option<&Repository> {
+        Some(self)
     }
 }
 
@@ -120,5 +192,37 @@ impl ContentStore for OciLayout {
     }
     async fn tags(&self) -> Result<Vec<String>, Error> {
         Self::tags(self).await
+    }
+    async fn referrers_api(
+        &self,
+        _: &Digest,
+        _: Option<&MediaType>,
+    ) -> Result<Option<ReferrersResponse>, Error> {
+        Ok(None)
+    }
+    async fn put_manifest_indexed(
+        &self,
+        manifest: &ManifestBytes,
+        tags: &[String],
+    ) -> Result<bool, Error> {
+        ContentStore::put_manifest(self, manifest, tags).await?;
+        Ok(false)
+    }
+    async fn mount_from(&self, _: &dyn ContentStore, _: &Digest) -> Result<bool, Error> {
+        Ok(false)
+    }
+    async fn open_blob_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error> {
+        let path = self.blob_path(&descriptor.digest);
+        match file_body(&path, 0, descriptor.size, Hashing::None)? {
+            oci_distribution_proto::Body::Stream { stream, .. } => Ok(stream),
+            _ => Err(Error::Io {
+                path,
+                message: "not a stream".into(),
+            }),
+        }
+    }
+    async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error> {
+        self.write(descriptor, crate::repository::StreamReader::new(stream))
+            .await
     }
 }

@@ -535,6 +535,23 @@ impl Registry {
     }
 
     /// `base/v2/<segments…>`.
+    /// The next page of [`Registry::referrers_request`], from the previous page's `Link`.
+    /// Refuses a link to another host.
+    pub fn referrers_next_request(
+        &self,
+        reference: &Reference,
+        next: &Url,
+    ) -> Result<Request<Body>, Error> {
+        let url = self.own_url(next)?;
+        self.build(
+            Operation::Referrers,
+            url,
+            pull(reference),
+            vec![(ACCEPT, HeaderValue::from_static(INDEX))],
+            Body::Empty,
+        )
+    }
+
     fn url(&self, operation: Operation, segments: &[&str]) -> Result<Url, Error> {
         let mut url = self.base.clone();
         url.path_segments_mut()

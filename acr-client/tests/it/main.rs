@@ -2,5 +2,6 @@
 
 mod acr;
 mod content;
+mod graph;
 mod interop;
 mod layout;
