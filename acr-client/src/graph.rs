@@ -100,7 +100,7 @@ pub struct ReferrerNode {
     /// The referrer's descriptor (with its artifact type and annotations).
     pub descriptor: Descriptor,
     /// Its own referrers.
-    pub referrers: Vec<ReferrerNode>,
+    pub referrers: Vec<Self>,
 }
 
 /// The referrers of `subject`, recursively to `depth` levels, each manifest visited once:
