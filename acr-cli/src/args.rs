@@ -24,6 +24,21 @@ pub(crate) enum Command {
         after_help = "Examples:\n  acr pull localhost:5000/hello:v1\n  acr pull localhost:5000/hello:v1 -o out\n  acr pull --oci-layout ./layout:v1 -o out"
     )]
     Pull(PullArgs),
+    /// Attach files to an existing artifact as a referrer (signature, SBOM, ...)
+    #[command(
+        after_help = "Examples:\n  acr attach localhost:5000/hello:v1 sig.json --artifact-type application/vnd.example.signature\n  acr attach --oci-layout ./layout:v1 sbom.json --artifact-type application/spdx+json"
+    )]
+    Attach(AttachArgs),
+    /// Show the referrers of an artifact, recursively
+    #[command(
+        after_help = "Examples:\n  acr discover localhost:5000/hello:v1\n  acr discover localhost:5000/hello:v1 --artifact-type application/vnd.example.signature --format json"
+    )]
+    Discover(DiscoverArgs),
+    /// Copy an artifact with everything it points at (and with -r its referrers)
+    #[command(
+        after_help = "Examples:\n  acr copy localhost:5000/hello:v1 localhost:5001/hello:v1\n  acr copy -r myreg.azurecr.io/app:v1 --to-oci-layout ./backup:v1\n  acr copy --from-oci-layout ./backup:v1 localhost:5000/restored:v1"
+    )]
+    Copy(CopyArgs),
     /// Log in to a registry (credentials go to the docker config or its credential helper)
     #[command(
         after_help = "Examples:\n  acr login myreg.azurecr.io -u admin --password-stdin < pw.txt\n  acr login myreg.azurecr.io -u 00000000-0000-0000-0000-000000000000 -p <refresh token>"
@@ -160,6 +175,77 @@ pub(crate) struct PullArgs {
     pub(crate) remote: Remote,
     #[command(flatten)]
     pub(crate) format: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AttachArgs {
+    /// The artifact to attach to: REGISTRY/REPO:TAG or @DIGEST, or PATH:TAG with --oci-layout
+    pub(crate) reference: String,
+    /// Files to attach, each FILE or FILE:MEDIATYPE
+    #[arg(required = true)]
+    pub(crate) files: Vec<String>,
+    /// The artifact type of what is attached
+    #[arg(long, required = true)]
+    pub(crate) artifact_type: String,
+    /// A manifest annotation KEY=VALUE (repeatable)
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
+    /// The subject is in an OCI image layout folder
+    #[arg(long)]
+    pub(crate) oci_layout: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub(crate) enum DiscoverFormat {
+    #[default]
+    Tree,
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The subject: REGISTRY/REPO:TAG or @DIGEST, or PATH:TAG with --oci-layout
+    pub(crate) reference: String,
+    /// Only referrers of this artifact type (first level)
+    #[arg(long)]
+    pub(crate) artifact_type: Option<String>,
+    /// How deep to follow referrers of referrers
+    #[arg(long, default_value_t = 8)]
+    pub(crate) depth: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiscoverFormat::Tree)]
+    pub(crate) format: DiscoverFormat,
+    /// The subject is in an OCI image layout folder
+    #[arg(long)]
+    pub(crate) oci_layout: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CopyArgs {
+    /// Source: REGISTRY/REPO:TAG or @DIGEST, or PATH:TAG with --from-oci-layout
+    pub(crate) source: String,
+    /// Destination: REGISTRY/REPO[:TAG], or PATH[:TAG] with --to-oci-layout
+    pub(crate) destination: String,
+    /// Also copy referrers, recursively
+    #[arg(short = 'r', long)]
+    pub(crate) recursive: bool,
+    /// The source is an OCI image layout folder
+    #[arg(long)]
+    pub(crate) from_oci_layout: bool,
+    /// The destination is an OCI image layout folder
+    #[arg(long)]
+    pub(crate) to_oci_layout: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Args)]

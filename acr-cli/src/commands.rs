@@ -15,14 +15,18 @@ use oci_spec_types::{Annotations, Digest, MediaType, Reference};
 use serde_json::json;
 
 use crate::args::{
-    BlobCommand, Command, Format, ImageSpecArg, LoginArgs, LogoutArgs, ManifestCommand, PullArgs,
-    PushArgs, RefArgs, Remote, RepoCommand, TagArgs,
+    AttachArgs, BlobCommand, Command, CopyArgs, DiscoverArgs, DiscoverFormat, Format, ImageSpecArg,
+    LoginArgs, LogoutArgs, ManifestCommand, PullArgs, PushArgs, RefArgs, Remote, RepoCommand,
+    TagArgs,
 };
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Push(args) => push(args).await,
         Command::Pull(args) => pull(args).await,
+        Command::Attach(args) => attach(args).await,
+        Command::Discover(args) => discover(args).await,
+        Command::Copy(args) => copy(args).await,
         Command::Login(args) => login(args).await,
         Command::Logout(args) => logout(args),
         Command::Resolve(args) => resolve(args).await,
@@ -310,6 +314,194 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
     }
     println!("Pulled {}", args.reference);
     println!("Digest: {}", manifest.digest());
+    Ok(())
+}
+
+/// A store and the tag or digest in it that a reference names.
+async fn open_target(
+    text: &str,
+    oci_layout: bool,
+    remote: &Remote,
+    create: bool,
+) -> anyhow::Result<(Box<dyn ContentStore>, Option<String>)> {
+    if oci_layout {
+        let (path, tag) = split_layout(text);
+        let layout = if create {
+            OciLayout::create(&path).await?
+        } else {
+            OciLayout::open(&path).await?
+        };
+        return Ok((Box::new(layout), tag));
+    }
+    let reference = parse_reference(text)?;
+    let client = client_for(remote, reference.registry())?;
+    let target = reference.target().map(str::to_owned);
+    Ok((Box::new(client.repository(&reference)?), target))
+}
+
+async fn attach(args: AttachArgs) -> anyhow::Result<()> {
+    let (store, target) =
+        open_target(&args.reference, args.oci_layout, &args.remote, false).await?;
+    let target = target.context("name the artifact to attach to by tag or digest")?;
+    let subject = store.get_manifest(&target).await?.descriptor();
+    let mut annotations = Annotations::new();
+    for pair in &args.annotations {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("annotation {pair:?} must be KEY=VALUE"))?;
+        annotations.insert(key.to_owned(), value.to_owned());
+    }
+    let files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
+    for file in &files {
+        if !file.path.is_file() {
+            bail!("{} is not a file", file.path.display());
+        }
+    }
+    let options = PushOptions {
+        artifact_type: Some(MediaType::from(args.artifact_type.as_str())),
+        annotations,
+        subject: Some(subject.clone()),
+        ..PushOptions::default()
+    };
+    let manifest = push_files(store.as_ref(), &files, &options).await?;
+    match args.output.format {
+        Format::Text => {
+            println!("Attached to {} ({})", args.reference, subject.digest);
+            println!("Digest: {}", manifest.digest());
+        }
+        Format::Json => print_json(&json!({
+            "subject": subject.digest.as_str(),
+            "digest": manifest.digest().as_str(),
+            "mediaType": manifest.media_type().as_str(),
+            "artifactType": args.artifact_type,
+            "size": manifest.bytes().len(),
+        }))?,
+    }
+    Ok(())
+}
+
+async fn discover(args: DiscoverArgs) -> anyhow::Result<()> {
+    let (store, target) =
+        open_target(&args.reference, args.oci_layout, &args.remote, false).await?;
+    let target = target.context("name the subject by tag or digest")?;
+    let subject = store.get_manifest(&target).await?.descriptor();
+    let artifact_type = args.artifact_type.as_deref().map(MediaType::from);
+    let tree = acr_client::discover(
+        store.as_ref(),
+        &subject.digest,
+        artifact_type.as_ref(),
+        args.depth,
+    )
+    .await?;
+    match args.format {
+        DiscoverFormat::Json => print_json(&json!({
+            "subject": subject.digest.as_str(),
+            "referrers": tree.iter().map(node_json).collect::<Vec<_>>(),
+        })),
+        DiscoverFormat::Table => {
+            println!("{:<64}  {:<40}  SIZE", "DIGEST", "ARTIFACT TYPE");
+            fn rows(nodes: &[acr_client::ReferrerNode]) {
+                for node in nodes {
+                    let d = &node.descriptor;
+                    let artifact_type = d.artifact_type.as_ref().map_or("-", MediaType::as_str);
+                    println!("{:<64}  {artifact_type:<40}  {}", d.digest.as_str(), d.size);
+                    rows(&node.referrers);
+                }
+            }
+            rows(&tree);
+            Ok(())
+        }
+        DiscoverFormat::Tree => {
+            println!("{} ({})", args.reference, subject.digest);
+            print_tree(&tree, "");
+            Ok(())
+        }
+    }
+}
+
+fn node_json(node: &acr_client::ReferrerNode) -> serde_json::Value {
+    let d = &node.descriptor;
+    json!({
+        "digest": d.digest.as_str(),
+        "mediaType": d.media_type.as_str(),
+        "artifactType": d.artifact_type.as_ref().map(MediaType::as_str),
+        "size": d.size,
+        "annotations": d.annotations,
+        "referrers": node.referrers.iter().map(node_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_tree(nodes: &[acr_client::ReferrerNode], indent: &str) {
+    for (i, node) in nodes.iter().enumerate() {
+        let last = i + 1 == nodes.len();
+        let (branch, next) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let artifact_type = node
+            .descriptor
+            .artifact_type
+            .as_ref()
+            .map_or("<unknown>", MediaType::as_str);
+        println!("{indent}{branch}{artifact_type}");
+        println!(
+            "{indent}{next}{} {}",
+            if node.referrers.is_empty() {
+                "└──"
+            } else {
+                "├──"
+            },
+            node.descriptor.digest
+        );
+        print_tree(&node.referrers, &format!("{indent}{next}│   "));
+    }
+}
+
+async fn copy(args: CopyArgs) -> anyhow::Result<()> {
+    let (source, target) =
+        open_target(&args.source, args.from_oci_layout, &args.remote, false).await?;
+    let target = target.context("name what to copy by tag or digest")?;
+    let (destination, dest_tag) =
+        open_target(&args.destination, args.to_oci_layout, &args.remote, true).await?;
+    // Without a destination tag the source's tag is kept (a digest copies by digest only).
+    let tags: Vec<String> = match dest_tag {
+        Some(tag) if Digest::parse(&tag).is_err() => vec![tag],
+        Some(_) => Vec::new(),
+        None if Digest::parse(&target).is_err() => vec![target.clone()],
+        None => Vec::new(),
+    };
+    let options = acr_client::CopyOptions {
+        referrers: args.recursive,
+        tags,
+    };
+    let (root, stats) =
+        acr_client::copy(source.as_ref(), destination.as_ref(), &target, &options).await?;
+    match args.output.format {
+        Format::Text => {
+            eprintln!(
+                "Copied {} blobs, mounted {}, skipped {} already there; {} manifests",
+                stats.blobs_copied, stats.blobs_mounted, stats.blobs_skipped, stats.manifests
+            );
+            println!(
+                "Copied [{}] {} => [{}] {}",
+                source.describe(),
+                args.source,
+                destination.describe(),
+                args.destination
+            );
+            println!("Digest: {}", root.digest);
+        }
+        Format::Json => print_json(&json!({
+            "digest": root.digest.as_str(),
+            "mediaType": root.media_type.as_str(),
+            "size": root.size,
+            "blobsCopied": stats.blobs_copied,
+            "blobsMounted": stats.blobs_mounted,
+            "blobsSkipped": stats.blobs_skipped,
+            "manifests": stats.manifests,
+        }))?,
+    }
     Ok(())
 }
 

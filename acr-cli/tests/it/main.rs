@@ -352,3 +352,117 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn attach_discover_and_copy_with_referrers() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let other = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    env.write("app.bin", b"application");
+    env.write("sig.json", br#"{"signed":true}"#);
+    env.write("sbom.json", br#"{"spdx":1}"#);
+    let app = format!("{}/graph/app", registry.host());
+
+    let image = digest_line(&env.ok(&["push", &format!("{app}:v1"), "app.bin"]));
+    let out = env.ok(&[
+        "attach",
+        &format!("{app}:v1"),
+        "sig.json",
+        "--artifact-type",
+        "application/vnd.test.signature",
+    ]);
+    assert!(
+        out.contains(&format!("Attached to {app}:v1 ({image})")),
+        "{out}"
+    );
+    let sig = digest_line(&out);
+    let sbom = digest_line(&env.ok(&[
+        "attach",
+        &format!("{app}@{image}"),
+        "sbom.json",
+        "--artifact-type",
+        "application/spdx+json",
+    ]));
+    let sbom_sig = digest_line(&env.ok(&[
+        "attach",
+        &format!("{app}@{sbom}"),
+        "sig.json",
+        "--artifact-type",
+        "application/vnd.test.signature",
+    ]));
+
+    let tree = env.ok(&["discover", &format!("{app}:v1")]);
+    assert!(tree.starts_with(&format!("{app}:v1 ({image})\n")), "{tree}");
+    for digest in [&sig, &sbom, &sbom_sig] {
+        assert!(
+            tree.contains(digest.as_str()),
+            "{digest} missing from:\n{tree}"
+        );
+    }
+    assert!(
+        tree.contains("└── application/spdx+json") || tree.contains("├── application/spdx+json"),
+        "{tree}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "discover",
+        &format!("{app}:v1"),
+        "--format",
+        "json",
+        "--artifact-type",
+        "application/spdx+json",
+    ]))
+    .unwrap();
+    assert_eq!(json["referrers"].as_array().unwrap().len(), 1);
+    assert_eq!(json["referrers"][0]["digest"], sbom.as_str());
+    assert_eq!(
+        json["referrers"][0]["referrers"][0]["digest"],
+        sbom_sig.as_str(),
+        "the filter applies to the first level only"
+    );
+
+    // Copy with referrers to another registry, then to an OCI layout and back.
+    let dest = format!("{}/mirror/app", other.host());
+    let out = env.ok(&[
+        "copy",
+        "-r",
+        &format!("{app}:v1"),
+        &format!("{dest}:prod"),
+        "--format",
+        "json",
+    ]);
+    let copied: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(copied["digest"], image.as_str());
+    assert_eq!(env.ok(&["resolve", &format!("{dest}:prod")]).trim(), image);
+    let tree = env.ok(&["discover", &format!("{dest}:prod")]);
+    assert!(tree.contains(&sbom_sig), "referrers came along: {tree}");
+
+    env.ok(&[
+        "copy",
+        &format!("{dest}:prod"),
+        "--to-oci-layout",
+        "backup:v1",
+    ]);
+    let restored = format!("{}/restored/app", registry.host());
+    env.ok(&[
+        "copy",
+        "--from-oci-layout",
+        "backup:v1",
+        &format!("{restored}:v1"),
+    ]);
+    env.ok(&["pull", &format!("{restored}:v1"), "-o", "restored"]);
+    assert_eq!(
+        std::fs::read(env.path("restored/app.bin")).unwrap(),
+        b"application"
+    );
+
+    // Within one registry the copy mounts: no blob bytes cross the client.
+    let out = env.acr(&[
+        "copy",
+        &format!("{app}:v1"),
+        &format!("{}/graph/same:v1", registry.host()),
+    ]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Copied 0 blobs, mounted 2"), "{said}");
+}
