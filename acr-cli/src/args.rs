@@ -141,6 +141,9 @@ pub(crate) struct PushArgs {
     /// Push to an OCI image layout folder instead of a registry
     #[arg(long)]
     pub(crate) oci_layout: bool,
+    /// Files uploaded at once
+    #[arg(long, default_value_t = 5)]
+    pub(crate) concurrency: usize,
     #[command(flatten)]
     pub(crate) remote: Remote,
     #[command(flatten)]
@@ -171,6 +174,9 @@ pub(crate) struct PullArgs {
     /// Pull from an OCI image layout folder instead of a registry
     #[arg(long)]
     pub(crate) oci_layout: bool,
+    /// Files downloaded at once
+    #[arg(long, default_value_t = 3)]
+    pub(crate) concurrency: usize,
     #[command(flatten)]
     pub(crate) remote: Remote,
     #[command(flatten)]
@@ -281,6 +287,16 @@ pub(crate) struct RefArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// The registry host, such as myreg.azurecr.io or localhost:5000
+    pub(crate) registry: String,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct TagArgs {
     /// The manifest to tag: REGISTRY/REPO:TAG or @DIGEST
     pub(crate) reference: String,
@@ -338,6 +354,9 @@ pub(crate) enum BlobCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
+    /// List the repositories of a registry
+    #[command(after_help = "Example:\n  acr repo ls localhost:5000")]
+    Ls(RegistryArgs),
     /// List a repository's tags
     #[command(after_help = "Example:\n  acr repo tags localhost:5000/hello")]
     Tags(RefArgs),

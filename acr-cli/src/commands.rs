@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::args::{
     AttachArgs, BlobCommand, Command, CopyArgs, DiscoverArgs, DiscoverFormat, Format, ImageSpecArg,
-    LoginArgs, LogoutArgs, ManifestCommand, PullArgs, PushArgs, RefArgs, Remote, RepoCommand,
-    TagArgs,
+    LoginArgs, LogoutArgs, ManifestCommand, PullArgs, PushArgs, RefArgs, RegistryArgs, Remote,
+    RepoCommand, TagArgs,
 };
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
@@ -34,6 +34,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Manifest(command) => manifest(command).await,
         Command::Blob(command) => blob(command).await,
         Command::Repo(RepoCommand::Tags(args)) => repo_tags(args).await,
+        Command::Repo(RepoCommand::Ls(args)) => repo_ls(args).await,
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,
@@ -212,6 +213,7 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
             ImageSpecArg::V1_1 => ImageSpec::V1_1,
             ImageSpecArg::V1_0 => ImageSpec::V1_0,
         },
+        concurrency: args.concurrency,
         ..PushOptions::default()
     };
     let (store, shown): (Box<dyn ContentStore>, String) = if args.oci_layout {
@@ -289,6 +291,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let options = PullOptions {
         keep_old_files: args.keep_old_files,
         include_untitled: args.include_untitled,
+        concurrency: args.concurrency,
     };
     let (manifest, files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
     if args.format.format == Format::Json {
@@ -762,6 +765,27 @@ async fn repo_tags(args: RefArgs) -> anyhow::Result<()> {
         Format::Json => print_json(
             &json!({"repository": reference.repository_only().to_string(), "tags": tags}),
         )?,
+    }
+    Ok(())
+}
+
+async fn repo_ls(args: RegistryArgs) -> anyhow::Result<()> {
+    let host = args
+        .registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    // Any repository name makes a reference to the registry itself.
+    let reference = parse_reference(&format!("{host}/catalog"))?;
+    let client = client_for(&args.remote, reference.registry())?;
+    let names = client.catalog(&reference).await?;
+    match args.output.format {
+        Format::Text => {
+            for name in &names {
+                println!("{name}");
+            }
+        }
+        Format::Json => print_json(&json!({"registry": host, "repositories": names}))?,
     }
     Ok(())
 }

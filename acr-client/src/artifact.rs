@@ -9,6 +9,8 @@ use oci_spec_types::{
     Annotations, Descriptor, ImageManifest, Manifest, ManifestBytes, MediaType, annotations,
 };
 
+use futures_util::{StreamExt, TryStreamExt};
+
 use crate::{ContentStore, Error};
 
 /// The layer media type ORAS gives files when none is named.
@@ -71,6 +73,8 @@ pub struct PushOptions {
     pub image_spec: ImageSpec,
     /// Tags to point at the manifest; by digest only when empty.
     pub tags: Vec<String>,
+    /// Files uploaded at once; 0 means the default (5, as ORAS).
+    pub concurrency: usize,
 }
 
 /// Pushes `files` as one artifact: the blobs first, the manifest last, so a failed push never
@@ -141,6 +145,8 @@ pub struct PullOptions {
     pub keep_old_files: bool,
     /// Also write layers without a title, named after their digest.
     pub include_untitled: bool,
+    /// Files downloaded at once; 0 means the default (3, as ORAS).
+    pub concurrency: usize,
 }
 
 /// What a pull wrote.
@@ -204,7 +210,9 @@ pub async fn pull_files(
         path: out.to_owned(),
         message: e.to_string(),
     })?;
+    // Check every destination first (sequentially: cheap), then download in parallel.
     let mut pulled = Vec::new();
+    let mut downloads = Vec::new();
     for (path, descriptor) in plan {
         let parent = path.parent().unwrap_or(out).to_owned();
         tokio::fs::create_dir_all(&parent)
@@ -247,13 +255,26 @@ pub async fn pull_files(
                 continue;
             }
         }
-        store.fetch_to_file(&descriptor, &path).await?;
-        pulled.push(PulledFile {
-            path,
-            descriptor,
-            skipped: false,
-        });
+        downloads.push((path, descriptor));
     }
+    let limit = if options.concurrency == 0 {
+        3
+    } else {
+        options.concurrency
+    };
+    let fetched: Vec<PulledFile> =
+        futures_util::stream::iter(downloads.into_iter().map(|(path, descriptor)| async move {
+            store.fetch_to_file(&descriptor, &path).await?;
+            Ok::<_, Error>(PulledFile {
+                path,
+                descriptor,
+                skipped: false,
+            })
+        }))
+        .buffered(limit)
+        .try_collect()
+        .await?;
+    pulled.extend(fetched);
     Ok((manifest, pulled))
 }
 

@@ -178,6 +178,24 @@ impl Client {
         ))
     }
 
+    /// Every repository name of `registry` (a reference to any repository on it names it),
+    /// following `Link` pagination of `/v2/_catalog`.
+    pub async fn catalog(&self, registry: &Reference) -> Result<Vec<String>, Error> {
+        let proto = self.registry(registry)?;
+        let mut request = proto.catalog_request(&oci_distribution_proto::PageRequest::default())?;
+        let mut names = Vec::new();
+        loop {
+            let uri = request.uri().clone();
+            let response = self.send_collect(&proto, request, 16 << 20).await?;
+            let page = proto.handle_catalog_response(&uri, &response)?;
+            names.extend(page.repositories);
+            match page.next {
+                Some(next) => request = proto.catalog_next_request(&next)?,
+                None => return Ok(names),
+            }
+        }
+    }
+
     /// The protocol view of `reference`'s registry.
     pub fn registry(&self, reference: &Reference) -> Result<Registry, Error> {
         Ok(Registry::for_reference(

@@ -103,6 +103,7 @@ fn push_list_pull_tag_resolve_fetch_delete() {
     let digest = digest_line(&out);
 
     assert_eq!(env.ok(&["repo", "tags", &repo]), "stable\nv1\n");
+    assert_eq!(env.ok(&["repo", "ls", &registry.host()]), "cli/files\n");
     let json: serde_json::Value =
         serde_json::from_str(&env.ok(&["repo", "tags", &repo, "--format", "json"])).unwrap();
     assert_eq!(json["tags"], serde_json::json!(["stable", "v1"]));
