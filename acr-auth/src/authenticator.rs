@@ -326,6 +326,11 @@ impl Authenticator {
         let sends_secret = !matches!(self.credential, Credential::Anonymous);
         check_realm(registry, realm, sends_secret)?;
         let request = match &self.credential {
+            // ACR's token endpoint takes anonymous requests as the password grant with an empty
+            // refresh token, as every Azure SDK sends them.
+            Credential::Anonymous if is_acr_realm(realm) => {
+                token::anonymous_acr_request(realm, service, &scope_strings)?
+            }
             Credential::Anonymous => {
                 token::token_get_request(realm, Some(service), &scope_strings, None)?
             }
@@ -427,6 +432,11 @@ fn bearer(token: &Secret) -> Secret {
     Secret::new(format!("Bearer {}", token.expose()))
 }
 
+/// Whether a realm is ACR's `/oauth2/token` endpoint.
+fn is_acr_realm(realm: &str) -> bool {
+    url::Url::parse(realm).is_ok_and(|u| u.path() == "/oauth2/token")
+}
+
 /// `scheme://host[:port]` of a URL.
 fn origin(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -496,7 +506,11 @@ fn name_credential(error: AuthError, registry: &str, tried: &'static str) -> Aut
             registry: registry.to_owned(),
             tried,
             endpoint,
-            message,
+            // ACR answers with an empty body: the status is all there is to say.
+            message: Some(match message {
+                Some(said) => format!("{status}: {said}"),
+                None => status.to_string(),
+            }),
         },
         other => other,
     }

@@ -41,6 +41,6 @@ pub use error::AuthError;
 pub use oci_distribution_proto as proto;
 pub use secret::Secret;
 pub use token::{
-    DEFAULT_LIFETIME, EXPIRY_MARGIN, Token, basic_header, exchange_request, jwt_expiry,
-    parse_token_response, password_request, refresh_token_request, token_get_request,
+    DEFAULT_LIFETIME, EXPIRY_MARGIN, Token, anonymous_acr_request, basic_header, exchange_request,
+    jwt_expiry, parse_token_response, password_request, refresh_token_request, token_get_request,
 };

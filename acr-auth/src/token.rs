@@ -192,6 +192,19 @@ pub fn password_request(
     form_request(realm, form(&pairs))
 }
 
+/// `POST <realm>` with `grant_type=password` and an empty `refresh_token`: ACR's anonymous
+/// token request (what every Azure SDK sends for anonymous pull).
+pub fn anonymous_acr_request(
+    realm: &str,
+    service: &str,
+    scopes: &[String],
+) -> Result<Request<Bytes>, AuthError> {
+    let mut pairs = vec![("grant_type", "password"), ("service", service)];
+    pairs.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+    pairs.push(("refresh_token", ""));
+    form_request(realm, form(&pairs))
+}
+
 /// `POST https://<registry>/oauth2/exchange`: an AAD access token for an ACR refresh token.
 pub fn exchange_request(
     registry_base: &str,

@@ -225,7 +225,27 @@ impl Client {
             sent_cached = true;
         }
         let replay = replayable(&request);
-        let response = self.transport_send(request).await?;
+        let mut response = self.transport_send(request).await?;
+        if sent_cached
+            && matches!(
+                response.status(),
+                StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
+            )
+        {
+            // Some registries answer an expired or revoked token with 400 or 403 instead of a
+            // 401 challenge: drop the token and ask again without it, once.
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect(ERROR_BODY_LIMIT).await.unwrap_or_default();
+            if names_bad_token(&parts.headers, &bytes)
+                && let Some(again) = replay.as_ref().and_then(replayable)
+            {
+                auth.invalidate(&host, &scopes).await;
+                let mut again = again;
+                again.headers_mut().remove(AUTHORIZATION);
+                return Box::pin(self.send(registry, again)).await;
+            }
+            response = Response::from_parts(parts, Body::Bytes(bytes));
+        }
         if response.status() != StatusCode::UNAUTHORIZED || !same_origin {
             return Ok(response);
         }
@@ -301,6 +321,27 @@ pub(crate) fn registry_host(registry: &Registry) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     }
+}
+
+/// Whether a 400/403 answer says the token itself is the problem (expired, invalid), as
+/// opposed to a real permission or request error.
+fn names_bad_token(headers: &http::HeaderMap, body: &[u8]) -> bool {
+    let challenge = headers
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    challenge.contains("invalid_token")
+        || [
+            "token expired",
+            "token has expired",
+            "expired token",
+            "invalid token",
+            "token is expired",
+            "token is invalid",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
 }
 
 fn set_authorization(request: &mut Request<Body>, value: &Secret) -> Result<(), Error> {

@@ -2,3 +2,4 @@
 
 mod aad;
 mod docker_config;
+mod recorded;

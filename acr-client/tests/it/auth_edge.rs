@@ -1,0 +1,92 @@
+//! Authentication edge cases against a scripted registry (no sockets): registries that answer
+//! an expired token with 403 instead of a 401 challenge.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use acr_client::{Client, ClientConfig, PlainHttp, TransportConfig};
+use oci_distribution_proto::{Body, Transport, TransportError};
+
+#[derive(Default)]
+struct ExpiringRegistry {
+    tokens_issued: AtomicU32,
+    t1_uses: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Transport for ExpiringRegistry {
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let reply = |status: u16, body: &str| {
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap()
+        };
+        let uri = request.uri().to_string();
+        if uri.starts_with("https://auth.example/token") {
+            let n = self.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+            return Ok(reply(
+                200,
+                &format!(r#"{{"token":"t{n}","expires_in":300}}"#),
+            ));
+        }
+        let auth = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        match auth.as_str() {
+            "" => Ok(http::Response::builder()
+                .status(401)
+                .header(
+                    "www-authenticate",
+                    r#"Bearer realm="https://auth.example/token",service="reg.example""#,
+                )
+                .body(Body::from(
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                ))
+                .unwrap()),
+            // The first token works once, then the registry calls it expired with a 403.
+            "Bearer t1" if self.t1_uses.fetch_add(1, Ordering::SeqCst) == 0 => {
+                Ok(reply(200, r#"{"name":"x","tags":["a"]}"#))
+            }
+            "Bearer t1" => Ok(reply(
+                403,
+                r#"{"errors":[{"code":"DENIED","message":"token expired"}]}"#,
+            )),
+            "Bearer t2" => Ok(reply(200, r#"{"name":"x","tags":["a","b"]}"#)),
+            _ => Ok(reply(
+                403,
+                r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_403_naming_an_expired_token_gets_a_new_token_once() {
+    let registry = Arc::new(ExpiringRegistry::default());
+    let config = ClientConfig {
+        transport: TransportConfig {
+            plain_http: PlainHttp::Never,
+            ..TransportConfig::default()
+        },
+        ..ClientConfig::default()
+    };
+    let client = Client::with_transport(registry.clone(), config);
+    let repo = client
+        .repository(&"reg.example/x".parse().unwrap())
+        .unwrap();
+    assert_eq!(repo.tags().await.unwrap(), ["a"]);
+    assert_eq!(
+        repo.tags().await.unwrap(),
+        ["a", "b"],
+        "the expired token was replaced"
+    );
+    assert_eq!(registry.tokens_issued.load(Ordering::SeqCst), 2);
+}
