@@ -1,34 +1,36 @@
 //! The `acr` binary end to end against a real docker-registry.
 
+mod walkthrough;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use acr_testkit::{Auth, BASIC_PASSWORD, BASIC_USER, Registry, RegistryOptions};
 
-struct Env {
+pub(crate) struct Env {
     dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("docker")).unwrap();
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write(&self, name: &str, content: &[u8]) {
+    pub(crate) fn write(&self, name: &str, content: &[u8]) {
         std::fs::write(self.path(name), content).unwrap();
     }
 
-    fn acr(&self, args: &[&str]) -> Output {
+    pub(crate) fn acr(&self, args: &[&str]) -> Output {
         self.acr_stdin(args, b"")
     }
 
-    fn acr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+    pub(crate) fn acr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
         let mut child = Command::new(env!("CARGO_BIN_EXE_acr"))
             .args(args)
@@ -45,7 +47,7 @@ impl Env {
     }
 
     /// Runs `acr`, expects success, returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.acr(args);
         assert!(
             out.status.success(),
@@ -56,7 +58,7 @@ impl Env {
     }
 
     /// Runs `acr`, expects exit code 1, returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.acr(args);
         assert_eq!(
             out.status.code(),
@@ -68,7 +70,7 @@ impl Env {
     }
 }
 
-fn digest_line(stdout: &str) -> String {
+pub(crate) fn digest_line(stdout: &str) -> String {
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("Digest: "))

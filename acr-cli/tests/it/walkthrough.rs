@@ -1,0 +1,188 @@
+//! The seed walkthroughs ("Working with OCI Artifacts using Azure Container Registry" and the
+//! ORAS-on-ACR guide) replayed step by step with `acr`, against the ACR emulator (a real
+//! docker-registry behind ACR's token endpoints) instead of Azure.
+
+use acr_testkit::{AcrEmulator, AcrEmulatorOptions, Grant, Registry, RegistryOptions, User};
+
+use crate::{Env, digest_line};
+
+#[test]
+fn seed_walkthrough_end_to_end() {
+    let acr = AcrEmulator::start(AcrEmulatorOptions {
+        tls: false,
+        users: vec![User::new(
+            "myacr",
+            "admin-password",
+            vec![Grant::everything()],
+        )],
+        ..AcrEmulatorOptions::default()
+    })
+    .unwrap();
+    let second = Registry::start(RegistryOptions::default()).unwrap();
+    let registry = acr.host();
+    let env = Env::new();
+
+    // Step 1: log in with the admin user, then with a token and the all-zero user name.
+    let out = env.acr_stdin(
+        &[
+            "login",
+            &registry,
+            "--username",
+            "myacr",
+            "--password-stdin",
+        ],
+        b"admin-password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = acr.mint_refresh_token("walkthrough-user").unwrap();
+    let out = env.ok(&[
+        "login",
+        &registry,
+        "--username",
+        "00000000-0000-0000-0000-000000000000",
+        "--password",
+        &token,
+    ]);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let config = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    assert!(
+        config.contains("identitytoken"),
+        "the refresh token is what gets stored: {config}"
+    );
+
+    // Step 2: sample files.
+    env.write("config.json", br#"{"app":"myapp","version":"1.0"}"#);
+    env.write("readme.txt", b"This is a sample artifact\n");
+    env.write("chart.tgz", b"\x1f\x8b fake chart");
+
+    // Step 3: push one file, several files with media types, a custom media type.
+    let config_digest = digest_line(&env.ok(&[
+        "push",
+        &format!("{registry}/samples/config:v1"),
+        "config.json",
+    ]));
+    env.ok(&[
+        "push",
+        &format!("{registry}/samples/myapp:v1"),
+        "config.json:application/json",
+        "readme.txt:text/plain",
+    ]);
+    env.ok(&[
+        "push",
+        &format!("{registry}/samples/helm-chart:v1"),
+        "chart.tgz:application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    ]);
+    // The second guide: an artifact type and a readme.
+    env.ok(&[
+        "push",
+        &format!("{registry}/samples/artifact:readme"),
+        "--artifact-type",
+        "readme/example",
+        "readme.txt:text/plain",
+    ]);
+
+    // Step 4: list repositories and tags.
+    let repos = env.ok(&["repo", "ls", &registry]);
+    for name in [
+        "samples/artifact",
+        "samples/config",
+        "samples/helm-chart",
+        "samples/myapp",
+    ] {
+        assert!(
+            repos.lines().any(|l| l == name),
+            "{name} missing from:\n{repos}"
+        );
+    }
+    assert_eq!(
+        env.ok(&["repo", "tags", &format!("{registry}/samples/config")]),
+        "v1\n"
+    );
+
+    // Step 5: pull into the current folder and into --output.
+    std::fs::create_dir_all(env.path("here")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_acr"))
+        .args(["pull", &format!("{registry}/samples/config:v1")])
+        .current_dir(env.path("here"))
+        .env("DOCKER_CONFIG", env.path("docker"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(env.path("here/config.json")).unwrap(),
+        br#"{"app":"myapp","version":"1.0"}"#
+    );
+    env.ok(&[
+        "pull",
+        &format!("{registry}/samples/myapp:v1"),
+        "--output",
+        "./artifacts/",
+    ]);
+    assert_eq!(
+        std::fs::read(env.path("artifacts/readme.txt")).unwrap(),
+        b"This is a sample artifact\n"
+    );
+    env.ok(&[
+        "pull",
+        "-o",
+        "./download",
+        &format!("{registry}/samples/artifact:readme"),
+    ]);
+    assert!(env.path("download/readme.txt").is_file());
+
+    // Step 6: inspect.
+    let manifest: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "manifest",
+        "fetch",
+        &format!("{registry}/samples/myapp:v1"),
+    ]))
+    .unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/json");
+    assert_eq!(manifest["layers"][1]["mediaType"], "text/plain");
+    let pretty = env.ok(&[
+        "manifest",
+        "fetch",
+        "--pretty",
+        &format!("{registry}/samples/artifact:readme"),
+    ]);
+    assert!(
+        pretty.contains("\"artifactType\": \"readme/example\""),
+        "{pretty}"
+    );
+    let tree = env.ok(&["discover", &format!("{registry}/samples/config:v1")]);
+    assert!(
+        tree.starts_with(&format!("{registry}/samples/config:v1 ({config_digest})")),
+        "{tree}"
+    );
+
+    // Step 7: copy between registries (the second one anonymous, plain docker-registry).
+    env.ok(&[
+        "copy",
+        &format!("{registry}/samples/config:v1"),
+        &format!("{}/samples/config:v1", second.host()),
+    ]);
+    assert_eq!(
+        env.ok(&["resolve", &format!("{}/samples/config:v1", second.host())])
+            .trim(),
+        config_digest
+    );
+
+    // Step 8: delete.
+    env.ok(&[
+        "manifest",
+        "delete",
+        &format!("{registry}/samples/artifact:readme"),
+    ]);
+    let err = env.fails(&["pull", &format!("{registry}/samples/artifact:readme")]);
+    assert!(err.contains("MANIFEST_UNKNOWN"), "{err}");
+
+    env.ok(&["logout", &registry]);
+}
