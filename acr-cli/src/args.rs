@@ -117,7 +117,7 @@ pub(crate) struct Output {
 pub(crate) struct PushArgs {
     /// Where to push: REGISTRY/REPO[:TAG[,TAG...]], or PATH[:TAG] with --oci-layout
     pub(crate) reference: String,
-    /// Files to push, each FILE or FILE:MEDIATYPE
+    /// Files to push, each FILE or FILE:MEDIATYPE; `-` is standard input
     #[arg(required = true)]
     pub(crate) files: Vec<String>,
     /// The artifact type
@@ -144,6 +144,12 @@ pub(crate) struct PushArgs {
     /// Files uploaded at once
     #[arg(long, default_value_t = 5)]
     pub(crate) concurrency: usize,
+    /// The file name to give standard input when a file argument is `-`
+    #[arg(long, default_value = "stdin", value_name = "NAME")]
+    pub(crate) stdin_name: String,
+    /// The media type of standard input when a file argument is `-`
+    #[arg(long, value_name = "MEDIATYPE")]
+    pub(crate) stdin_media_type: Option<String>,
     #[command(flatten)]
     pub(crate) remote: Remote,
     #[command(flatten)]
@@ -162,9 +168,12 @@ pub(crate) enum ImageSpecArg {
 pub(crate) struct PullArgs {
     /// What to pull: REGISTRY/REPO:TAG or @DIGEST, or PATH[:TAG] with --oci-layout
     pub(crate) reference: String,
-    /// Output folder
+    /// Output folder; `-` writes a single-file artifact to standard output
     #[arg(short = 'o', long, default_value = ".")]
     pub(crate) output: PathBuf,
+    /// The platform to pull when the reference is an index, such as linux/amd64
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub(crate) platform: Option<String>,
     /// Keep files that already exist
     #[arg(long)]
     pub(crate) keep_old_files: bool,
@@ -321,6 +330,22 @@ pub(crate) enum ManifestCommand {
         #[arg(long)]
         descriptor: bool,
     },
+    /// Push a manifest file (its exact bytes) under a tag or by digest
+    #[command(
+        after_help = "Example:\n  acr manifest push localhost:5000/hello:multi index.json --media-type application/vnd.oci.image.index.v1+json"
+    )]
+    Push {
+        #[command(flatten)]
+        target: RefArgs,
+        /// The manifest file
+        file: PathBuf,
+        /// Its media type, when the file has no `mediaType` field
+        #[arg(long)]
+        media_type: Option<String>,
+    },
+    /// Print the config blob of an image manifest
+    #[command(after_help = "Example:\n  acr manifest fetch-config localhost:5000/hello:v1")]
+    FetchConfig(RefArgs),
     /// Delete a manifest (and the tags that point at it)
     #[command(after_help = "Example:\n  acr manifest delete localhost:5000/hello@sha256:...")]
     Delete(RefArgs),

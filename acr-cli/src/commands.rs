@@ -186,9 +186,17 @@ fn parse_annotations(
 
 async fn push(args: PushArgs) -> anyhow::Result<()> {
     let (annotations, file_annotations) = parse_annotations(&args)?;
-    let files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
-    for file in &files {
-        if !file.path.is_file() {
+    let mut files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
+    if files.iter().filter(|f| f.path.as_os_str() == "-").count() > 1 {
+        bail!("standard input (`-`) can be given only once");
+    }
+    for file in &mut files {
+        if file.path.as_os_str() == "-" {
+            file.name = args.stdin_name.clone();
+            if let Some(media_type) = &args.stdin_media_type {
+                file.media_type = MediaType::from(media_type.as_str());
+            }
+        } else if !file.path.is_file() {
             bail!(
                 "{} is not a file (directories are not supported yet; pack them with tar first)",
                 file.path.display()
@@ -288,10 +296,19 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         let client = client_for(&args.remote, reference.registry())?;
         (Box::new(client.repository(&reference)?), target)
     };
+    let platform = args
+        .platform
+        .as_deref()
+        .map(oci_spec_types::Platform::parse)
+        .transpose()?;
+    if args.output.as_os_str() == "-" {
+        return pull_to_stdout(store.as_ref(), &target, platform).await;
+    }
     let options = PullOptions {
         keep_old_files: args.keep_old_files,
         include_untitled: args.include_untitled,
         concurrency: args.concurrency,
+        platform,
     };
     let (manifest, files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
     if args.format.format == Format::Json {
@@ -508,6 +525,49 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `pull -o -`: the one file of a single-file artifact, verified as it streams to stdout.
+async fn pull_to_stdout(
+    store: &dyn ContentStore,
+    target: &str,
+    platform: Option<oci_spec_types::Platform>,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut manifest = store.get_manifest(target).await?;
+    if let oci_spec_types::Manifest::Index(index) = manifest.manifest() {
+        let wanted = platform.context("the reference is an index: choose one with --platform")?;
+        let chosen = index
+            .manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+            .with_context(|| format!("no manifest for {wanted} in the index"))?;
+        manifest = store.get_manifest(chosen.digest.as_str()).await?;
+    }
+    let layers: Vec<&oci_spec_types::Descriptor> = match manifest.manifest() {
+        oci_spec_types::Manifest::Image(m) => m.layers.iter().collect(),
+        _ => bail!("-o - needs an image manifest"),
+    };
+    let [layer] = layers.as_slice() else {
+        bail!(
+            "-o - writes one file, but the artifact has {} layers; pull it into a folder instead",
+            layers.len()
+        );
+    };
+    let mut stream = store.open_blob_stream(layer).await?;
+    let mut stdout = tokio::io::stdout();
+    while let Some(chunk) = std::future::poll_fn(|cx| futures_core_poll(&mut stream, cx)).await {
+        stdout.write_all(&chunk?).await?;
+    }
+    stdout.flush().await?;
+    Ok(())
+}
+
+fn futures_core_poll(
+    stream: &mut acr_client::auth::proto::ByteStream,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Option<std::io::Result<bytes::Bytes>>> {
+    futures_core::Stream::poll_next(stream.as_mut(), cx)
+}
+
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let registry = args
         .registry
@@ -660,6 +720,38 @@ async fn manifest(command: ManifestCommand) -> anyhow::Result<()> {
                     writeln!(out)?;
                 }
             }
+            Ok(())
+        }
+        ManifestCommand::Push {
+            target,
+            file,
+            media_type,
+        } => {
+            let reference = parse_reference(&target.reference)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let media_type = media_type.as_deref().map(MediaType::from);
+            let manifest = oci_spec_types::ManifestBytes::parse(bytes, media_type.as_ref())
+                .with_context(|| format!("{} is not a manifest", file.display()))?;
+            let repo = client_for(&target.remote, reference.registry())?.repository(&reference)?;
+            let digest = repo.put_manifest(&manifest, reference.tag()).await?;
+            println!("Pushed {reference}");
+            println!("Digest: {digest}");
+            Ok(())
+        }
+        ManifestCommand::FetchConfig(args) => {
+            let reference = parse_reference(&args.reference)?;
+            let what = reference.target().context("name a tag or digest")?;
+            let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
+            let manifest = repo.get_manifest(what).await?;
+            let config = match manifest.manifest() {
+                oci_spec_types::Manifest::Image(m) | oci_spec_types::Manifest::DockerImage(m) => {
+                    m.config.clone()
+                }
+                _ => bail!("{reference} is not an image manifest, so it has no config"),
+            };
+            let bytes = repo.fetch_bytes(&config).await?;
+            std::io::stdout().lock().write_all(&bytes)?;
             Ok(())
         }
         ManifestCommand::Delete(args) => {

@@ -19,7 +19,8 @@ pub const DEFAULT_FILE_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.ta
 /// image-spec 1.0 mode).
 pub const DEFAULT_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
 
-/// A file to push: where it is, the name it gets in the artifact, its media type.
+/// A file to push: where it is, the name it gets in the artifact, its media type. A path of
+/// `-` reads standard input (of unknown length) instead.
 #[derive(Debug, Clone)]
 pub struct FileToPush {
     /// The file on disk.
@@ -93,17 +94,32 @@ pub async fn push_files(
             });
         }
     }
-    let mut layers = Vec::with_capacity(files.len());
-    for file in files {
-        let mut descriptor = store.push_file(file.media_type.clone(), &file.path).await?;
+    // Blobs go up in parallel (bounded), in any order; the layers keep the files' order.
+    let limit = if options.concurrency == 0 {
+        5
+    } else {
+        options.concurrency
+    };
+    let uploads = files.iter().map(|file| async move {
+        let mut descriptor = if file.path.as_os_str() == "-" {
+            store
+                .push_unknown(file.media_type.clone(), Box::new(tokio::io::stdin()))
+                .await?
+        } else {
+            store.push_file(file.media_type.clone(), &file.path).await?
+        };
         descriptor
             .annotations
             .insert(annotations::TITLE.to_owned(), file.name.clone());
         if let Some(extra) = options.file_annotations.get(&file.name) {
             descriptor.annotations.extend(extra.clone());
         }
-        layers.push(descriptor);
-    }
+        Ok::<_, Error>(descriptor)
+    });
+    let layers: Vec<Descriptor> = futures_util::stream::iter(uploads)
+        .buffered(limit)
+        .try_collect()
+        .await?;
     let artifact_type = options
         .artifact_type
         .clone()
@@ -147,6 +163,8 @@ pub struct PullOptions {
     pub include_untitled: bool,
     /// Files downloaded at once; 0 means the default (3, as ORAS).
     pub concurrency: usize,
+    /// When the target is an index, the platform's manifest is pulled.
+    pub platform: Option<oci_spec_types::Platform>,
 }
 
 /// What a pull wrote.
@@ -169,14 +187,40 @@ pub async fn pull_files(
     out: &Path,
     options: &PullOptions,
 ) -> Result<(ManifestBytes, Vec<PulledFile>), Error> {
-    let manifest = store.get_manifest(target).await?;
+    let mut manifest = store.get_manifest(target).await?;
+    if let Manifest::Index(index) | Manifest::DockerList(index) = manifest.manifest() {
+        let platforms: Vec<String> = index
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+            .collect();
+        let Some(wanted) = &options.platform else {
+            return Err(Error::InvalidArtifact {
+                message: format!(
+                    "{target} is an index; choose a platform ({}) or one of its manifests by digest",
+                    platforms.join(", ")
+                ),
+            });
+        };
+        let chosen = index
+            .manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+            .ok_or_else(|| Error::InvalidArtifact {
+                message: format!(
+                    "{target} has no manifest for {wanted}; it has {}",
+                    platforms.join(", ")
+                ),
+            })?;
+        manifest = store.get_manifest(chosen.digest.as_str()).await?;
+    }
     let layers: Vec<Descriptor> = match manifest.manifest() {
         Manifest::Image(m) | Manifest::DockerImage(m) => m.layers.clone(),
         Manifest::Artifact(a) => a.blobs.clone(),
         _ => {
             return Err(Error::InvalidArtifact {
                 message: format!(
-                    "{target} is an index, not an artifact; pick one of its manifests by digest"
+                    "{target} is an index of indexes; pick one of its manifests by digest"
                 ),
             });
         }

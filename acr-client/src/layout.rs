@@ -161,6 +161,40 @@ impl OciLayout {
         copy_verified(reader, expected, &target).await
     }
 
+    /// Streams content of unknown length and digest into the layout: written to a temporary
+    /// file while hashed, then renamed to its digest's name.
+    pub async fn write_unknown(
+        &self,
+        media_type: MediaType,
+        mut reader: impl AsyncRead + Unpin,
+    ) -> Result<Descriptor, Error> {
+        let dir = self.root.join("blobs").join("sha256");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io(&dir, "creating blob folder"))?;
+        let temp = TempFile::new(&dir, "stdin").await?;
+        let mut file = tokio::io::BufWriter::with_capacity(1 << 20, temp.file().await?);
+        let mut digester = oci_spec_types::Digester::default();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buffer)
+                .await
+                .map_err(io(&dir, "reading"))?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buffer.get(..n).unwrap_or_default();
+            digester.update(chunk);
+            file.write_all(chunk).await.map_err(io(&dir, "writing"))?;
+        }
+        file.flush().await.map_err(io(&dir, "writing"))?;
+        let size = digester.bytes_hashed();
+        let descriptor = Descriptor::new(media_type, digester.finalize(), size);
+        temp.persist(&self.blob_path(&descriptor.digest)).await?;
+        Ok(descriptor)
+    }
+
     /// Stores a manifest (its exact bytes) and points each of `tags` at it in `index.json`.
     pub async fn put_manifest(
         &self,

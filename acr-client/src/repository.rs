@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use oci_distribution_proto::{
-    Body, ByteRange, ByteStream, ChunkPolicy, ERROR_BODY_LIMIT, PageRequest, Registry,
-    UploadOutcome, UploadSession,
+    Body, ByteRange, ByteStream, ChunkPolicy, DEFAULT_CHUNK_SIZE, ERROR_BODY_LIMIT, PageRequest,
+    Registry, UploadOutcome, UploadSession, UploadState,
 };
 use oci_spec_types::{
     Descriptor, Digest, Digester, MAX_MANIFEST_SIZE, ManifestBytes, MediaType, Reference,
@@ -123,11 +123,42 @@ impl Repository {
         verifier.finish()
     }
 
-    /// Downloads a blob to `path`: written to `<path>.partial` while hashed, moved into place
-    /// only when size and digest match. A partial file left by an interrupted download is
-    /// resumed with a `Range` request.
+    /// Downloads a blob to `path`: written to `.<name>.<short digest>.partial` while hashed,
+    /// moved into place only when size and digest match. A partial file left by an interrupted
+    /// download is resumed with a `Range` request, and so is a download cut mid-way (a dropped
+    /// connection, a stalled or short body), automatically, up to 3 times.
+    /// Content that is wrong (another digest, too long) is never kept, not even as a partial.
     pub async fn fetch_to_file(&self, descriptor: &Descriptor, path: &Path) -> Result<(), Error> {
         let partial = partial_path(path, &descriptor.digest);
+        let mut resumes = 0u32;
+        loop {
+            let error = match self.fetch_attempt(descriptor, path, &partial).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if resumes >= DOWNLOAD_RESUMES || !download_resumable(&error) {
+                return Err(error);
+            }
+            resumes += 1;
+            let delay = self.client.config().transport.retry.delay(resumes, 0.5);
+            tracing::debug!(
+                digest = %descriptor.digest,
+                resumes,
+                error = %error,
+                "download interrupted; resuming from the partial file"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt of [`Repository::fetch_to_file`]: hashes what the partial file holds, asks
+    /// for the rest, renames when verified.
+    async fn fetch_attempt(
+        &self,
+        descriptor: &Descriptor,
+        path: &Path,
+        partial: &Path,
+    ) -> Result<(), Error> {
         let mut verifier = Verifier::new(descriptor)?;
         // Resume: hash what an earlier attempt left, then ask only for the rest.
         let mut file = tokio::fs::OpenOptions::new()
@@ -135,13 +166,13 @@ impl Repository {
             .read(true)
             .write(true)
             .truncate(false)
-            .open(&partial)
+            .open(partial)
             .await
-            .map_err(io_error(&partial))?;
+            .map_err(io_error(partial))?;
         let mut offset = 0u64;
         let mut buffer = vec![0u8; READ_SIZE];
         loop {
-            let n = file.read(&mut buffer).await.map_err(io_error(&partial))?;
+            let n = file.read(&mut buffer).await.map_err(io_error(partial))?;
             if n == 0 {
                 break;
             }
@@ -151,10 +182,11 @@ impl Repository {
             verifier.update(buffer.get(..n).unwrap_or_default())?;
             offset += n as u64;
         }
-        file.set_len(offset).await.map_err(io_error(&partial))?;
+        drop(buffer);
+        file.set_len(offset).await.map_err(io_error(partial))?;
         file.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(io_error(&partial))?;
+            .map_err(io_error(partial))?;
         let mut writer = tokio::io::BufWriter::with_capacity(READ_SIZE, file);
         let result = async {
             if offset < descriptor.size || descriptor.size == 0 {
@@ -162,32 +194,47 @@ impl Repository {
                     .download_range(descriptor, offset, &mut verifier, &mut writer)
                     .await?;
                 if restarted {
-                    // The registry ignored the Range: the stream restarted from byte 0.
-                    return Err(Error::Io {
-                        path: partial.clone(),
-                        message: "registry ignored the resume range".into(),
-                    });
+                    // The registry ignored the Range: start the file over from byte 0.
+                    tracing::debug!(digest = %descriptor.digest, "registry ignored Range; downloading again from 0");
+                    writer.flush().await.map_err(io_error(partial))?;
+                    let file = writer.get_mut();
+                    file.set_len(0).await.map_err(io_error(partial))?;
+                    file.seek(std::io::SeekFrom::Start(0))
+                        .await
+                        .map_err(io_error(partial))?;
+                    verifier = Verifier::new(descriptor)?;
+                    self.download_range(descriptor, 0, &mut verifier, &mut writer)
+                        .await?;
                 }
             }
-            writer.flush().await.map_err(io_error(&partial))?;
+            writer.flush().await.map_err(io_error(partial))?;
             writer
                 .get_mut()
                 .sync_all()
                 .await
-                .map_err(io_error(&partial))?;
+                .map_err(io_error(partial))?;
             verifier.finish()
         }
         .await;
+        if result.is_err() {
+            // Keep what arrived intact for the resume (bad content is removed below).
+            let _ = writer.flush().await;
+        }
+        drop(writer);
         match result {
-            Ok(()) => tokio::fs::rename(&partial, path)
+            Ok(()) => tokio::fs::rename(partial, path)
                 .await
                 .map_err(io_error(path)),
-            Err(e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. })) => {
-                // Bad content is never kept for a resume.
-                let _ = tokio::fs::remove_file(&partial).await;
+            Err(e) => {
+                let short =
+                    matches!(e, Error::SizeMismatch { expected, actual, .. } if actual < expected);
+                if !short && matches!(e, Error::DigestMismatch { .. } | Error::SizeMismatch { .. })
+                {
+                    // Bad content is never kept for a resume.
+                    let _ = tokio::fs::remove_file(partial).await;
+                }
                 Err(e)
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -240,6 +287,8 @@ impl Repository {
     // ---------------------------------------------------------------- blobs: writing
 
     /// Uploads `bytes` (skipped when the repository already has them); returns the descriptor.
+    /// One request; when the registry refuses a body that large (`413`, as ACR does above
+    /// about 20 MB), chunks that resume after interruptions.
     pub async fn push_bytes(
         &self,
         media_type: MediaType,
@@ -250,9 +299,23 @@ impl Repository {
             return Ok(descriptor);
         }
         let mut session = self.start_upload().await?;
-        let request = session.finish_request(&descriptor.digest, Body::Bytes(bytes))?;
+        let request = session.finish_request(&descriptor.digest, Body::Bytes(bytes.clone()))?;
         let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
-        session.handle_finish_response(&response)?;
+        match session.handle_finish_response(&response) {
+            Ok(_) => {}
+            Err(e) if too_large(&e) => {
+                tracing::debug!(digest = %descriptor.digest, "413 on a monolithic upload; uploading in chunks");
+                let mut session = self.start_upload().await?;
+                session.set_chunk_policy(fallback_chunks(
+                    self.client.config().chunk_size,
+                    descriptor.size,
+                ));
+                self.upload_chunks(&mut session, &ChunkSource::Bytes(&bytes), descriptor.size)
+                    .await?;
+                self.finish_upload(&mut session, &descriptor.digest).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.report(
             Some(&descriptor.digest),
             descriptor.size,
@@ -262,8 +325,11 @@ impl Repository {
     }
 
     /// Uploads a file: hashed first (for the existence check and the digest), then streamed in
-    /// one request or, above the configured limit, in chunks. The content is hashed again while
-    /// it is sent, so a file that changes in between fails the upload instead of corrupting it.
+    /// one request or, above the configured limit (or when the registry answers `413` to one
+    /// request), in chunks. An interrupted chunk resumes from the offset the registry reports
+    /// (or from 0 in a new session when the registry lost the session), at most
+    /// 5 times without progress. The content is hashed again while it is
+    /// sent, so a file that changes in between fails the upload instead of corrupting it.
     pub async fn push_file(&self, media_type: MediaType, path: &Path) -> Result<Descriptor, Error> {
         let (digest, size) = hash_file(path).await?;
         let descriptor = Descriptor::new(media_type, digest, size);
@@ -272,43 +338,140 @@ impl Repository {
             return Ok(descriptor);
         }
         let mut session = self.start_upload().await?;
+        let mut chunk_size = self.client.config().chunk_size;
         if size <= self.client.config().monolithic_limit {
             let body = file_body(path, 0, size, Hashing::Whole(descriptor.digest.clone()))?;
             let request = session.finish_request(&descriptor.digest, body)?;
             let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
-            session.handle_finish_response(&response)?;
-            self.report(Some(&descriptor.digest), size, Some(size));
-            return Ok(descriptor);
+            match session.handle_finish_response(&response) {
+                Ok(_) => {
+                    self.report(Some(&descriptor.digest), size, Some(size));
+                    return Ok(descriptor);
+                }
+                Err(e) if too_large(&e) => {
+                    tracing::debug!(digest = %descriptor.digest, "413 on a monolithic upload; uploading in chunks");
+                    // The refused session may be unusable: open a new one.
+                    session = self.start_upload().await?;
+                    chunk_size = fallback_chunks(chunk_size, size).chunk_size;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        session.set_chunk_policy(ChunkPolicy {
-            chunk_size: self.client.config().chunk_size,
-        });
+        session.set_chunk_policy(ChunkPolicy { chunk_size });
         // Each chunk streams from the file (a few MiB in memory whatever its size), hashed again
-        // on the way into one shared digester, so a file that changes fails the push.
-        let rehash = Arc::new(std::sync::Mutex::new(Digester::default()));
-        while session.offset() < size {
-            let start = session.offset();
-            let len = session.next_chunk_len(size - start);
-            let body = file_body(path, start, len, Hashing::Shared(rehash.clone()))?;
-            let request = session.chunk_request(body)?;
-            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
-            session.handle_chunk_response(&response)?;
-            self.report(Some(&descriptor.digest), session.offset(), Some(size));
-        }
+        // on the way into one shared digester, so a file that changes fails the push. Bytes
+        // sent twice (after a resume) are hashed once.
+        let rehash = Arc::new(std::sync::Mutex::new(Rehash::default()));
+        let source = ChunkSource::File {
+            path,
+            rehash: rehash.clone(),
+        };
+        self.upload_chunks(&mut session, &source, size).await?;
         let rehashed = std::mem::take(
             &mut *rehash
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        if rehashed.bytes_hashed() != size || rehashed.finalize() != descriptor.digest {
+        if rehashed.digester.bytes_hashed() != size
+            || rehashed.digester.finalize() != descriptor.digest
+        {
             return Err(Error::ChangedWhileReading {
                 path: path.to_owned(),
             });
         }
-        let request = session.finish_request(&descriptor.digest, Body::Empty)?;
+        self.finish_upload(&mut session, &descriptor.digest).await?;
+        Ok(descriptor)
+    }
+
+    /// Sends `source` in chunks from the session's offset until the registry holds `size`
+    /// bytes. After a failed chunk it asks the registry for its offset (a status `GET` whose
+    /// `Range` says what arrived) and goes on from there; when the registry lost the session it
+    /// starts a new one from 0. Gives up after `UPLOAD_RESUMES` failures in a row without
+    /// the registry's offset passing its best so far.
+    async fn upload_chunks(
+        &self,
+        session: &mut UploadSession,
+        source: &ChunkSource<'_>,
+        size: u64,
+    ) -> Result<(), Error> {
+        let mut failures = 0u32;
+        let mut best = session.offset();
+        let mut interrupted = false;
+        loop {
+            let step = async {
+                if interrupted {
+                    self.resume_session(session).await?;
+                }
+                if session.offset() >= size {
+                    return Ok(true);
+                }
+                let start = session.offset();
+                let len = session.next_chunk_len(size - start);
+                let request = session.chunk_request(source.body(start, len)?)?;
+                let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+                session.handle_chunk_response(&response)?;
+                Ok::<_, Error>(false)
+            }
+            .await;
+            match step {
+                Ok(done) => {
+                    interrupted = false;
+                    if session.offset() > best {
+                        best = session.offset();
+                        failures = 0;
+                    }
+                    self.report(None, session.offset(), Some(size));
+                    if done {
+                        return Ok(());
+                    }
+                }
+                Err(e) if failures < UPLOAD_RESUMES && upload_resumable(&e, session) => {
+                    failures += 1;
+                    interrupted = true;
+                    let delay = self.client.config().transport.retry.delay(failures, 0.5);
+                    tracing::debug!(
+                        offset = session.offset(),
+                        failures,
+                        error = %e,
+                        "upload interrupted; resuming from the registry's offset"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Learns the registry's offset of an interrupted session, or replaces a session the
+    /// registry no longer knows with a new one (offset 0).
+    async fn resume_session(&self, session: &mut UploadSession) -> Result<(), Error> {
+        if session.state() != UploadState::Failed {
+            let request = session.status_request()?;
+            let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+            match session.handle_status_response(&response) {
+                Ok(offset) => {
+                    tracing::debug!(offset, "the registry holds the upload up to this offset");
+                    return Ok(());
+                }
+                Err(e) if session.state() != UploadState::Failed => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        tracing::debug!("the registry lost the upload session; starting again from 0");
+        *session = self.start_upload().await?;
+        Ok(())
+    }
+
+    /// The finishing `PUT ?digest=` of a chunked upload (empty body, so retried by the engine).
+    async fn finish_upload(
+        &self,
+        session: &mut UploadSession,
+        digest: &Digest,
+    ) -> Result<(), Error> {
+        let request = session.finish_request(digest, Body::Empty)?;
         let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
         session.handle_finish_response(&response)?;
-        Ok(descriptor)
+        Ok(())
     }
 
     /// Uploads a stream of unknown length (stdin): chunked, hashed while sent, the digest given
@@ -659,6 +822,122 @@ fn partial_path(path: &Path, digest: &Digest) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.partial", digest.short()))
 }
 
+/// Automatic resumes of one interrupted download in [`Repository::fetch_to_file`].
+pub(crate) const DOWNLOAD_RESUMES: u32 = 3;
+
+/// Resumes of one chunked upload in a row without the registry's offset moving past its best.
+pub(crate) const UPLOAD_RESUMES: u32 = 5;
+
+/// A download error that a `Range` request from the partial file may get past: the connection
+/// dropped, the body stalled, or it ended early. Wrong content is never resumed.
+fn download_resumable(error: &Error) -> bool {
+    match error {
+        Error::Connection { .. } | Error::Timeout { .. } => true,
+        Error::SizeMismatch {
+            expected, actual, ..
+        } => actual < expected,
+        _ => false,
+    }
+}
+
+/// An upload error worth a status request and a resume: the connection, a timeout, or an
+/// answer that leaves the session interrupted or lost (5xx, 429, 408, 404, 416, a wrong
+/// offset), but not a refusal such as 401/403 or bad content.
+fn upload_resumable(error: &Error, session: &UploadSession) -> bool {
+    match error {
+        Error::Connection { .. } | Error::Timeout { .. } => true,
+        Error::Protocol(e) => {
+            let open = matches!(
+                session.state(),
+                UploadState::Interrupted
+                    | UploadState::Failed
+                    | UploadState::SendingChunk
+                    | UploadState::CheckingStatus
+            );
+            let status_ok = e
+                .status()
+                .is_none_or(|s| s.is_server_error() || matches!(s.as_u16(), 404 | 408 | 416 | 429));
+            open && status_ok
+        }
+        _ => false,
+    }
+}
+
+/// A `413 Payload Too Large`: the registry wants smaller requests (ACR above about 20 MB).
+fn too_large(error: &oci_distribution_proto::Error) -> bool {
+    error.status() == Some(http::StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// Chunks for the fallback after a `413`: at most the configured size, the safe default, and
+/// half the refused body.
+fn fallback_chunks(configured: u64, size: u64) -> ChunkPolicy {
+    ChunkPolicy {
+        chunk_size: configured
+            .min(DEFAULT_CHUNK_SIZE)
+            .min(size.div_ceil(2))
+            .max(1),
+    }
+}
+
+/// Where the bytes of a chunked upload come from: read again for a resumed chunk.
+enum ChunkSource<'a> {
+    /// A file, re-hashed as it is sent.
+    File {
+        path: &'a Path,
+        rehash: Arc<std::sync::Mutex<Rehash>>,
+    },
+    /// Bytes in memory.
+    Bytes(&'a Bytes),
+}
+
+impl ChunkSource<'_> {
+    fn body(&self, start: u64, len: u64) -> Result<Body, Error> {
+        match self {
+            Self::File { path, rehash } => {
+                file_body(path, start, len, Hashing::Shared(rehash.clone()))
+            }
+            Self::Bytes(bytes) => {
+                let range = usize::try_from(start)
+                    .ok()
+                    .zip(usize::try_from(start.saturating_add(len)).ok())
+                    .filter(|(_, end)| *end <= bytes.len());
+                match range {
+                    Some((start, end)) => Ok(Body::Bytes(bytes.slice(start..end))),
+                    None => Err(Error::Io {
+                        path: PathBuf::from("<bytes>"),
+                        message: format!(
+                            "the registry asked for bytes {start}..{} of a {}-byte blob",
+                            start.saturating_add(len),
+                            bytes.len()
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// The second hashing of a file sent in chunks: every byte once, in order, even when a
+/// resumed chunk sends some again.
+#[derive(Default)]
+pub(crate) struct Rehash {
+    digester: Digester,
+    /// The file offset hashed up to.
+    upto: u64,
+}
+
+impl Rehash {
+    /// Hashes the part of `bytes` (found at file offset `at`) not hashed yet.
+    fn update(&mut self, at: u64, bytes: &[u8]) {
+        let end = at + bytes.len() as u64;
+        if at <= self.upto && self.upto < end {
+            let skip = (self.upto - at) as usize;
+            self.digester.update(bytes.get(skip..).unwrap_or_default());
+            self.upto = end;
+        }
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
     move |e| Error::Io {
@@ -702,12 +981,10 @@ pub(crate) async fn hash_file(path: &Path) -> Result<(Digest, u64), Error> {
 /// match (the file changed after it was hashed).
 /// How a streamed file body re-hashes what it sends.
 pub(crate) enum Hashing {
-    /// Not at all: the receiver verifies.
-    None,
     /// The whole file; the stream fails at its end when it does not match.
     Whole(Digest),
     /// One range of several; the caller compares after the last.
-    Shared(Arc<std::sync::Mutex<Digester>>),
+    Shared(Arc<std::sync::Mutex<Rehash>>),
 }
 
 pub(crate) fn file_body(
@@ -735,12 +1012,11 @@ pub(crate) fn file_body(
                 }
                 buffer.truncate(n);
                 match &hashing {
-                    Hashing::None => {}
                     Hashing::Whole(_) => digester.update(&buffer),
                     Hashing::Shared(shared) => shared
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .update(&buffer),
+                        .update(start + (len - left), &buffer),
                 }
                 left -= n as u64;
                 if tx.send(Ok(buffer.into())).await.is_err() {

@@ -53,6 +53,12 @@ pub trait ContentStore: Send + Sync {
     async fn open_blob_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error>;
     /// Stores a blob from a stream, verified against `descriptor`.
     async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error>;
+    /// Stores a stream of unknown length (standard input) as a blob; returns its descriptor.
+    async fn push_unknown(
+        &self,
+        media_type: MediaType,
+        reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    ) -> Result<Descriptor, Error>;
     /// This store as a registry repository, when it is one.
     fn as_repository(&self) -> Option<&Repository> {
         None
@@ -137,6 +143,13 @@ impl ContentStore for Repository {
     async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error> {
         Self::push_stream(self, descriptor, stream).await
     }
+    async fn push_unknown(
+        &self,
+        media_type: MediaType,
+        reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    ) -> Result<Descriptor, Error> {
+        self.push_reader(media_type, reader).await
+    }
     fn as_repository(&self) -> Option<&Repository> {
         Some(self)
     }
@@ -213,7 +226,13 @@ impl ContentStore for OciLayout {
     }
     async fn open_blob_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error> {
         let path = self.blob_path(&descriptor.digest);
-        match file_body(&path, 0, descriptor.size, Hashing::None)? {
+        // Verified on the way out too: a layout on disk can be damaged.
+        match file_body(
+            &path,
+            0,
+            descriptor.size,
+            Hashing::Whole(descriptor.digest.clone()),
+        )? {
             oci_distribution_proto::Body::Stream { stream, .. } => Ok(stream),
             _ => Err(Error::Io {
                 path,
@@ -224,5 +243,12 @@ impl ContentStore for OciLayout {
     async fn push_stream(&self, descriptor: &Descriptor, stream: ByteStream) -> Result<(), Error> {
         self.write(descriptor, crate::repository::StreamReader::new(stream))
             .await
+    }
+    async fn push_unknown(
+        &self,
+        media_type: MediaType,
+        reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    ) -> Result<Descriptor, Error> {
+        self.write_unknown(media_type, reader).await
     }
 }

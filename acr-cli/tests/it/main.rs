@@ -469,3 +469,100 @@ fn attach_discover_and_copy_with_referrers() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("Copied 0 blobs, mounted 2"), "{said}");
 }
+
+#[test]
+fn stdin_stdout_platforms_and_manifest_files() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    let repo = format!("{}/streams/app", registry.host());
+
+    // A blob of unknown length from standard input, named with --stdin-name.
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    let out = env.acr_stdin(
+        &[
+            "push",
+            &format!("{repo}:stdin"),
+            "-",
+            "--stdin-name",
+            "data.bin",
+            "--stdin-media-type",
+            "application/octet-stream",
+        ],
+        &content,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&env.ok(&["manifest", "fetch", &format!("{repo}:stdin")])).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "data.bin"
+    );
+    assert_eq!(manifest["layers"][0]["size"], 300_000);
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/octet-stream"
+    );
+
+    // A single-file artifact to standard output, verified.
+    let pulled = env.acr(&["pull", &format!("{repo}:stdin"), "-o", "-"]);
+    assert!(pulled.status.success());
+    assert_eq!(pulled.stdout, content);
+
+    // An index of two platforms, pushed from a file; pull picks by --platform.
+    env.write("a.txt", b"amd64 build");
+    env.write("b.txt", b"arm64 build");
+    let a = digest_line(&env.ok(&["push", &format!("{repo}:amd64"), "a.txt"]));
+    let b = digest_line(&env.ok(&["push", &format!("{repo}:arm64"), "b.txt"]));
+    let size = |tag: &str| {
+        env.acr(&["manifest", "fetch", &format!("{repo}:{tag}")])
+            .stdout
+            .len()
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": a, "size": size("amd64"), "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": b, "size": size("arm64"), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+        ]
+    });
+    env.write("index.json", index.to_string().as_bytes());
+    env.ok(&["manifest", "push", &format!("{repo}:multi"), "index.json"]);
+    let err = env.fails(&["pull", &format!("{repo}:multi"), "-o", "x"]);
+    assert!(
+        err.contains("linux/amd64") && err.contains("linux/arm64/v8"),
+        "{err}"
+    );
+    env.ok(&[
+        "pull",
+        &format!("{repo}:multi"),
+        "--platform",
+        "linux/arm64",
+        "-o",
+        "arm",
+    ]);
+    assert_eq!(
+        std::fs::read(env.path("arm/b.txt")).unwrap(),
+        b"arm64 build"
+    );
+    let err = env.fails(&[
+        "pull",
+        &format!("{repo}:multi"),
+        "--platform",
+        "windows/amd64",
+        "-o",
+        "win",
+    ]);
+    assert!(err.contains("no manifest for windows/amd64"), "{err}");
+
+    // The config of an artifact is the empty JSON object.
+    assert_eq!(
+        env.acr(&["manifest", "fetch-config", &format!("{repo}:amd64")])
+            .stdout,
+        b"{}"
+    );
+}
