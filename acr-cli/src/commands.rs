@@ -196,11 +196,8 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
             if let Some(media_type) = &args.stdin_media_type {
                 file.media_type = MediaType::from(media_type.as_str());
             }
-        } else if !file.path.is_file() {
-            bail!(
-                "{} is not a file (directories are not supported yet; pack them with tar first)",
-                file.path.display()
-            );
+        } else if !file.path.exists() {
+            bail!("{} does not exist", file.path.display());
         }
     }
     let config = args.config.as_deref().map(|c| {

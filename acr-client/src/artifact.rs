@@ -105,6 +105,17 @@ pub async fn push_files(
             store
                 .push_unknown(file.media_type.clone(), Box::new(tokio::io::stdin()))
                 .await?
+        } else if file.path.is_dir() {
+            // A directory goes up as one tar+gzip layer that ORAS (and we) unpack on pull.
+            let packed = crate::directory::pack(&file.path, &file.name).await?;
+            let media_type = if file.media_type.as_str() == DEFAULT_FILE_MEDIA_TYPE {
+                MediaType::from(crate::directory::DIRECTORY_MEDIA_TYPE)
+            } else {
+                file.media_type.clone()
+            };
+            let mut descriptor = store.push_file(media_type, &packed.path).await?;
+            descriptor.annotations.extend(packed.annotations.clone());
+            descriptor
         } else {
             store.push_file(file.media_type.clone(), &file.path).await?
         };
@@ -308,7 +319,16 @@ pub async fn pull_files(
     };
     let fetched: Vec<PulledFile> =
         futures_util::stream::iter(downloads.into_iter().map(|(path, descriptor)| async move {
-            store.fetch_to_file(&descriptor, &path).await?;
+            if descriptor
+                .annotations
+                .get(annotations::ORAS_CONTENT_UNPACK)
+                .map(String::as_str)
+                == Some("true")
+            {
+                fetch_directory(store, &descriptor, &path).await?;
+            } else {
+                store.fetch_to_file(&descriptor, &path).await?;
+            }
             Ok::<_, Error>(PulledFile {
                 path,
                 descriptor,
@@ -320,6 +340,29 @@ pub async fn pull_files(
         .await?;
     pulled.extend(fetched);
     Ok((manifest, pulled))
+}
+
+/// Downloads a packed directory (verified) and unpacks it into `path`'s parent: its entries
+/// start with the directory's name, as ORAS packs them.
+async fn fetch_directory(
+    store: &dyn ContentStore,
+    descriptor: &Descriptor,
+    path: &Path,
+) -> Result<(), Error> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let archive = parent.join(format!(".{name}.{}.tar.gz", descriptor.digest.short()));
+    store.fetch_to_file(descriptor, &archive).await?;
+    let expected = descriptor
+        .annotations
+        .get(annotations::ORAS_CONTENT_DIGEST)
+        .and_then(|d| oci_spec_types::Digest::parse(d).ok());
+    let result = crate::directory::unpack(&archive, parent, expected).await;
+    let _ = tokio::fs::remove_file(&archive).await;
+    result
 }
 
 async fn same_content(path: &Path, descriptor: &Descriptor) -> bool {

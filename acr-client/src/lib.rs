@@ -33,6 +33,7 @@
 mod artifact;
 mod client;
 mod config;
+mod directory;
 mod error;
 mod graph;
 mod http;
@@ -49,6 +50,7 @@ pub use artifact::{
 };
 pub use client::{Client, ClientConfig};
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};
+pub use directory::{DIRECTORY_MEDIA_TYPE, MAX_UNPACKED_SIZE};
 pub use error::Error;
 pub use graph::{
     CopyOptions, CopyStats, MAX_REFERRER_DEPTH, ReferrerNode, copy, discover, index_referrer,

@@ -293,7 +293,7 @@ fn bad_input_gets_clear_errors() {
     let err = env.fails(&["pull", "NotARegistry"]);
     assert!(err.starts_with("Error: invalid reference"), "{err}");
     let err = env.fails(&["push", "localhost:1/x:v1", "missing-file.txt"]);
-    assert!(err.contains("missing-file.txt is not a file"), "{err}");
+    assert!(err.contains("missing-file.txt does not exist"), "{err}");
     let err = env.fails(&["pull", "localhost:1/x"]);
     assert!(err.contains("name a tag or digest"), "{err}");
     // Nothing listens on port 1: a connection error that names the registry.

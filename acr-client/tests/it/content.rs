@@ -310,3 +310,60 @@ async fn many_tasks_share_one_client() {
     }
     let _ = Arc::new(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_round_trip_as_tar_gzip_layers() {
+    use acr_client::{FileToPush, PullOptions, PushOptions, pull_files, push_files};
+    let registry = start(RegistryOptions::default());
+    let client = Client::new(ClientConfig::default()).unwrap();
+    let repo = client
+        .repository(&reference(&registry, "dirs/app"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("css/deep")).unwrap();
+    std::fs::write(site.join("index.html"), b"<h1>hi</h1>").unwrap();
+    std::fs::write(site.join("css/deep/style.css"), pseudo_random(70_000, 3)).unwrap();
+    std::os::unix::fs::symlink("index.html", site.join("home.html")).unwrap();
+
+    let manifest = push_files(
+        &repo,
+        &[FileToPush::new(&site)],
+        &PushOptions {
+            tags: vec!["v1".into()],
+            ..PushOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let oci_spec_types::Manifest::Image(image) = manifest.manifest() else {
+        panic!("an image manifest")
+    };
+    let layer = &image.layers[0];
+    assert_eq!(layer.media_type.as_str(), acr_client::DIRECTORY_MEDIA_TYPE);
+    assert_eq!(layer.annotations[annotations::TITLE], "site");
+    assert_eq!(layer.annotations[annotations::ORAS_CONTENT_UNPACK], "true");
+    assert!(layer.annotations[annotations::ORAS_CONTENT_DIGEST].starts_with("sha256:"));
+
+    let out = dir.path().join("out");
+    pull_files(&repo, "v1", &out, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(out.join("site/index.html")).unwrap(),
+        b"<h1>hi</h1>"
+    );
+    assert_eq!(
+        std::fs::read(out.join("site/css/deep/style.css")).unwrap(),
+        pseudo_random(70_000, 3)
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("site/home.html")).unwrap(),
+        std::path::PathBuf::from("index.html")
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        1,
+        "no archive left beside the unpacked folder"
+    );
+}
