@@ -349,7 +349,7 @@ async fn fetch_directory(
     descriptor: &Descriptor,
     path: &Path,
 ) -> Result<(), Error> {
-    let parent = path.parent().unwrap_or(Path::new("."));
+    let parent = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
