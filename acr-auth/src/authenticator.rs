@@ -374,6 +374,29 @@ impl Authenticator {
         token.map_err(|e| name_credential(e, registry, self.credential.kind()))
     }
 
+    /// The ACR refresh token for `registry`, exchanged from this authenticator's AAD
+    /// credential at the realm of `challenges` (what `acr login --aad` stores, never the AAD
+    /// token itself).
+    pub async fn exchange_refresh_token(
+        &self,
+        registry: &str,
+        challenges: &[Challenge],
+        transport: &dyn Transport,
+    ) -> Result<Secret, AuthError> {
+        let challenge = challenges
+            .iter()
+            .find_map(Challenge::as_bearer)
+            .ok_or_else(|| {
+                AuthError::Aad(format!(
+                    "{registry} does not ask for bearer tokens, so it takes no Azure AD login"
+                ))
+            })?;
+        let service = challenge.service().unwrap_or(registry);
+        check_realm(registry, challenge.realm(), true)?;
+        self.acr_refresh_token(registry, challenge.realm(), service, transport)
+            .await
+    }
+
     fn refresh_slot(&self, registry: &str) -> Slot {
         lock(&self.refresh)
             .entry(registry.to_owned())

@@ -273,6 +273,17 @@ pub(crate) struct LoginArgs {
     /// Log in with an identity token (an ACR refresh token)
     #[arg(long, value_name = "TOKEN")]
     pub(crate) identity_token: Option<String>,
+    /// Log in with Azure AD: the first of environment client secret, workload identity,
+    /// managed identity and Azure CLI that works (or the one named by --aad-source); the ACR
+    /// refresh token it is exchanged for is stored, never the AAD token
+    #[arg(long)]
+    pub(crate) aad: bool,
+    /// With --aad, use only this source: env, workload-identity, managed-identity or cli
+    #[arg(long, value_name = "SOURCE", requires = "aad")]
+    pub(crate) aad_source: Option<String>,
+    /// Read an Azure AD access token from standard input and exchange it
+    #[arg(long, conflicts_with = "aad")]
+    pub(crate) aad_token_stdin: bool,
     #[command(flatten)]
     pub(crate) remote: Remote,
 }

@@ -66,10 +66,11 @@ fn docker_config(remote: &Remote) -> anyhow::Result<DockerConfig> {
 /// when given, else what `acr login` (or `docker login`) stored.
 fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
     let transport = TransportConfig {
-        plain_http: if remote.plain_http {
-            PlainHttp::Always
-        } else {
-            PlainHttp::LoopbackOnly
+        // A CA file means TLS is wanted, even on loopback.
+        plain_http: match (remote.plain_http, remote.ca_file.is_some()) {
+            (true, _) => PlainHttp::Always,
+            (false, true) => PlainHttp::Never,
+            (false, false) => PlainHttp::LoopbackOnly,
         },
         insecure_skip_verify: remote.insecure,
         ca_file: remote.ca_file.clone(),
@@ -574,6 +575,8 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
         .to_owned();
     let credential = if let Some(token) = args.identity_token {
         StoredCredential::IdentityToken(Secret::new(token))
+    } else if args.aad || args.aad_token_stdin {
+        StoredCredential::IdentityToken(aad_refresh_token(&args, &registry).await?)
     } else {
         let username = match &args.remote.username {
             Some(user) => user.clone(),
@@ -630,6 +633,55 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
     };
     println!("Login Succeeded (credentials stored in {source})");
     Ok(())
+}
+
+/// Exchanges an AAD token (from stdin, or from the credential chain) for the registry's ACR
+/// refresh token.
+async fn aad_refresh_token(args: &LoginArgs, registry: &str) -> anyhow::Result<Secret> {
+    let client = client_for(
+        &Remote {
+            username: None,
+            password: None,
+            ..args.remote.clone()
+        },
+        registry,
+    )?;
+    let credential = if args.aad_token_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the Azure AD token from standard input")?;
+        Credential::AadAccessToken {
+            token: Secret::new(text.trim().to_owned()),
+            tenant: None,
+        }
+    } else {
+        let mut chain = match &args.aad_source {
+            Some(source) => {
+                acr_auth::CredentialChain::only(source.parse().map_err(|e| anyhow::anyhow!("{e}"))?)
+            }
+            None => acr_auth::CredentialChain::new(),
+        };
+        chain = chain.with_transport(client.transport().clone());
+        if let Some(cloud) = acr_auth::AzureCloud::for_login_server(registry) {
+            chain = chain.with_cloud(cloud);
+        }
+        Credential::Aad(std::sync::Arc::new(chain))
+    };
+    let auth = acr_auth::Authenticator::new(credential);
+    // The registry's challenge names the realm and service to exchange at.
+    let probe = parse_reference(&format!("{registry}/acr-login-probe"))?;
+    let proto = client.registry(&probe)?;
+    let response = client
+        .transport()
+        .send(proto.version_request()?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let challenges =
+        acr_client::auth::proto::parse_challenges_from(response.headers()).unwrap_or_default();
+    Ok(auth
+        .exchange_refresh_token(registry, &challenges, client.transport().as_ref())
+        .await?)
 }
 
 /// `GET /v2/` with the credential: a registry that answers 200 (or 401 only for lack of a

@@ -2,6 +2,8 @@
 //! ORAS-on-ACR guide) replayed step by step with `acr`, against the ACR emulator (a real
 //! docker-registry behind ACR's token endpoints) instead of Azure.
 
+use std::process::Command;
+
 use acr_testkit::{AcrEmulator, AcrEmulatorOptions, Grant, Registry, RegistryOptions, User};
 
 use crate::{Env, digest_line};
@@ -185,4 +187,102 @@ fn seed_walkthrough_end_to_end() {
     assert!(err.contains("MANIFEST_UNKNOWN"), "{err}");
 
     env.ok(&["logout", &registry]);
+}
+
+#[test]
+fn azure_ad_logins_store_only_the_acr_refresh_token() {
+    let acr = AcrEmulator::start(AcrEmulatorOptions::default()).unwrap();
+    let registry = acr.host();
+    let ca = acr.ca_file().unwrap();
+    let ca = ca.to_str().unwrap();
+    let env = Env::new();
+    env.write("f.txt", b"from an AAD login");
+
+    // An AAD token at hand (a CI pipeline's), on standard input.
+    let aad = acr.mint_aad_token("pipeline").unwrap();
+    let out = env.acr_stdin(
+        &["login", &registry, "--aad-token-stdin", "--ca-file", ca],
+        aad.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    assert!(
+        config.contains("identitytoken") && !config.contains(&aad),
+        "only the ACR refresh token is stored"
+    );
+    env.ok(&[
+        "push",
+        &format!("{registry}/aad/files:v1"),
+        "f.txt",
+        "--ca-file",
+        ca,
+    ]);
+    assert_eq!(acr.stats().exchanges, 1);
+
+    // The credential chain, with the environment's client secret against the emulator's Entra ID.
+    let out = Command::new(env!("CARGO_BIN_EXE_acr"))
+        .args([
+            "login",
+            &registry,
+            "--aad",
+            "--aad-source",
+            "env",
+            "--ca-file",
+            ca,
+        ])
+        .current_dir(env.path(""))
+        .env("DOCKER_CONFIG", env.path("docker"))
+        .env("AZURE_TENANT_ID", acr.tenant_id())
+        .env("AZURE_CLIENT_ID", "ci-app")
+        .env("AZURE_CLIENT_SECRET", "app-secret")
+        .env("AZURE_AUTHORITY_HOST", acr.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !std::fs::read_to_string(env.path("docker/config.json"))
+            .unwrap()
+            .contains("app-secret")
+    );
+    env.ok(&[
+        "pull",
+        &format!("{registry}/aad/files:v1"),
+        "-o",
+        "out",
+        "--ca-file",
+        ca,
+    ]);
+    assert_eq!(
+        std::fs::read(env.path("out/f.txt")).unwrap(),
+        b"from an AAD login"
+    );
+
+    // Without any source configured, the error lists what was tried.
+    let out = Command::new(env!("CARGO_BIN_EXE_acr"))
+        .args([
+            "login",
+            &registry,
+            "--aad",
+            "--aad-source",
+            "env",
+            "--ca-file",
+            ca,
+        ])
+        .env("DOCKER_CONFIG", env.path("docker"))
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_TENANT_ID")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AZURE_"), "{err}");
 }

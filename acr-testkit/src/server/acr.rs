@@ -441,7 +441,7 @@ fn method_not_allowed(allow: &str) -> Resp {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path();
     let auth_endpoint = matches!(path, "/oauth2/exchange" | "/oauth2/token");
-    if !auth_endpoint && !path.starts_with("/aad/") {
+    if !auth_endpoint && !path.starts_with("/aad/") && aad_root_tenant(path).is_none() {
         return proxy(&state, req).await;
     }
     let delay = state.shared().token_delay();
@@ -715,7 +715,16 @@ fn password_principal<'a>(
         .ok_or_else(|| format!("wrong user name or password for {user:?}"))
 }
 
-/// `POST /aad/<tenant>/oauth2/v2.0/token`: the fake AAD's client-credentials endpoint.
+/// The tenant of `/<tenant>/oauth2/v2.0/token`: azure_identity keeps only the host of an
+/// authority, so the fake AAD also answers at the root.
+fn aad_root_tenant(path: &str) -> Option<&str> {
+    path.strip_prefix('/')?
+        .strip_suffix("/oauth2/v2.0/token")
+        .filter(|tenant| !tenant.is_empty() && !tenant.contains('/') && *tenant != "v2")
+}
+
+/// `POST /aad/<tenant>/oauth2/v2.0/token` (or `/<tenant>/…`): the fake AAD's
+/// client-credentials endpoint.
 async fn aad_token(state: &State, req: Request<Incoming>) -> Resp {
     let aad_error = |status: StatusCode, error: &str, description: &str| {
         http::json(
@@ -723,11 +732,11 @@ async fn aad_token(state: &State, req: Request<Incoming>) -> Resp {
             &json!({"error": error, "error_description": description}),
         )
     };
-    let tenant = req
-        .uri()
-        .path()
+    let path = req.uri().path();
+    let tenant = path
         .strip_prefix("/aad/")
         .and_then(|rest| rest.strip_suffix("/oauth2/v2.0/token"))
+        .or_else(|| aad_root_tenant(path))
         .map(str::to_owned);
     let Some(tenant) = tenant else {
         return aad_error(
