@@ -107,7 +107,7 @@ fn seed_walkthrough_end_to_end() {
 
     // Step 5: pull into the current folder and into --output.
     std::fs::create_dir_all(env.path("here")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_acr"))
+    let out = Command::new(env!("CARGO_BIN_EXE_acr"))
         .args(["pull", &format!("{registry}/samples/config:v1")])
         .current_dir(env.path("here"))
         .env("DOCKER_CONFIG", env.path("docker"))
