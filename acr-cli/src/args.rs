@@ -97,6 +97,18 @@ pub(crate) struct Remote {
     /// Docker config file holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) registry_config: Option<PathBuf>,
+    /// An extra request header `NAME: VALUE` for the registry (repeatable; never sent elsewhere)
+    #[arg(
+        short = 'H',
+        long = "header",
+        global = true,
+        value_name = "NAME: VALUE"
+    )]
+    pub(crate) headers: Vec<String>,
+    /// Log every request (method, URL without its query, status, time) to standard error;
+    /// credentials and header values are never logged
+    #[arg(short = 'd', long, global = true)]
+    pub(crate) debug: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]

@@ -76,8 +76,24 @@ fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
         ca_file: remote.ca_file.clone(),
         ..TransportConfig::default()
     };
+    let mut headers = http::HeaderMap::new();
+    for header in &remote.headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("header {header:?} must be NAME: VALUE"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("invalid header name in {header:?}"))?;
+        let mut value = http::HeaderValue::from_str(value.trim())
+            .with_context(|| format!("invalid header value in {header:?}"))?;
+        value.set_sensitive(true);
+        headers.append(name, value);
+    }
+    if remote.debug {
+        init_debug_log();
+    }
     let client = Client::new(ClientConfig {
         transport,
+        headers,
         ..ClientConfig::default()
     })?;
     match (&remote.username, &remote.password) {
@@ -929,6 +945,15 @@ async fn repo_ls(args: RegistryArgs) -> anyhow::Result<()> {
         Format::Json => print_json(&json!({"registry": host, "repositories": names}))?,
     }
     Ok(())
+}
+
+/// `--debug`: the client's request events on standard error.
+fn init_debug_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_target(false)
+        .try_init();
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

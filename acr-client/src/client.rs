@@ -26,6 +26,9 @@ pub struct ClientConfig {
     pub monolithic_limit: u64,
     /// Chunk size of chunked uploads (raised to a registry's `OCI-Chunk-Min-Length`).
     pub chunk_size: u64,
+    /// Extra headers sent with every request to a registry's own origin (never to redirect
+    /// targets such as blob storage, nor to token realms).
+    pub headers: http::HeaderMap,
 }
 
 impl Default for ClientConfig {
@@ -36,6 +39,7 @@ impl Default for ClientConfig {
             // ACR refuses monolithic bodies above about 20 MB with 413.
             monolithic_limit: 16 << 20,
             chunk_size: 64 << 20,
+            headers: http::HeaderMap::new(),
         }
     }
 }
@@ -219,6 +223,11 @@ impl Client {
         let same_origin =
             url::Url::parse(&request.uri().to_string()).is_ok_and(|u| registry.is_same_origin(&u));
         let auth = self.authenticator(&host)?;
+        if same_origin {
+            for (name, value) in &self.inner.config.headers {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
         let mut sent_cached = false;
         if same_origin && let Some(value) = auth.cached(&host, &scopes).await {
             set_authorization(&mut request, &value)?;

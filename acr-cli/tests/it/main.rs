@@ -566,3 +566,43 @@ fn stdin_stdout_platforms_and_manifest_files() {
         b"{}"
     );
 }
+
+#[test]
+fn debug_logs_requests_but_never_secrets() {
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::Basic,
+        ..Default::default()
+    })
+    .unwrap();
+    let env = Env::new();
+    env.write("f.txt", b"f");
+    let repo = format!("{}/debug/app", registry.host());
+    let out = env.acr(&[
+        "push",
+        &format!("{repo}:v1"),
+        "f.txt",
+        "-u",
+        BASIC_USER,
+        "-p",
+        BASIC_PASSWORD,
+        "--debug",
+        "-H",
+        "X-Custom-Header: header-value-1234",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("method=PUT") && log.contains("status=201"),
+        "the request log is there:\n{log}"
+    );
+    for secret in [BASIC_PASSWORD, "header-value-1234", "Basic ", "_state="] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the debug log:\n{log}"
+        );
+    }
+}

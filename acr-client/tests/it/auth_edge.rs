@@ -90,3 +90,70 @@ async fn a_403_naming_an_expired_token_gets_a_new_token_once() {
     );
     assert_eq!(registry.tokens_issued.load(Ordering::SeqCst), 2);
 }
+
+/// Records which requests carried the custom header.
+#[derive(Default)]
+struct HeaderRecorder {
+    seen: std::sync::Mutex<Vec<(String, bool)>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for HeaderRecorder {
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let uri = request.uri().to_string();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((uri.clone(), request.headers().contains_key("x-tenant")));
+        if uri.starts_with("https://auth.example/") {
+            return Ok(http::Response::builder()
+                .status(200)
+                .body(Body::from(r#"{"token":"t","expires_in":300}"#))
+                .unwrap());
+        }
+        if request.headers().contains_key("authorization") {
+            return Ok(http::Response::builder()
+                .status(200)
+                .body(Body::from(r#"{"name":"x","tags":[]}"#))
+                .unwrap());
+        }
+        Ok(http::Response::builder()
+            .status(401)
+            .header(
+                "www-authenticate",
+                r#"Bearer realm="https://auth.example/token",service="reg.example""#,
+            )
+            .body(Body::Empty)
+            .unwrap())
+    }
+}
+
+#[tokio::test]
+async fn custom_headers_go_to_the_registry_only() {
+    let recorder = Arc::new(HeaderRecorder::default());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-tenant", http::HeaderValue::from_static("blue"));
+    let config = ClientConfig {
+        transport: TransportConfig {
+            plain_http: PlainHttp::Never,
+            ..TransportConfig::default()
+        },
+        headers,
+        ..ClientConfig::default()
+    };
+    let client = Client::with_transport(recorder.clone(), config);
+    client
+        .repository(&"reg.example/x".parse().unwrap())
+        .unwrap()
+        .tags()
+        .await
+        .unwrap();
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (uri, had_header) in seen {
+        assert_eq!(had_header, uri.starts_with("https://reg.example/"), "{uri}");
+    }
+}
