@@ -196,7 +196,10 @@ fn unpack_blocking(archive: &Path, out: &Path, expected: Option<&Digest>) -> Res
                     .ok_or_else(|| refuse(format!("link {} has no target", raw.display())))?;
                 // A link's target is resolved from the link's own folder (symlink) or the root (hard link).
                 let base = if kind == tar::EntryType::Symlink {
-                    relative.parent().unwrap_or_else(|| Path::new("")).to_owned()
+                    relative
+                        .parent()
+                        .unwrap_or_else(|| Path::new(""))
+                        .to_owned()
                 } else {
                     PathBuf::new()
                 };

@@ -126,17 +126,22 @@ impl Repository {
     /// Downloads a blob to `path`: written to `.<name>.<short digest>.partial` while hashed,
     /// moved into place only when size and digest match. A partial file left by an interrupted
     /// download is resumed with a `Range` request, and so is a download cut mid-way (a dropped
-    /// connection, a stalled or short body), automatically, up to 3 times.
+    /// connection, a stalled or short body), automatically, up to 3 times as long as each
+    /// attempt brings bytes.
     /// Content that is wrong (another digest, too long) is never kept, not even as a partial.
     pub async fn fetch_to_file(&self, descriptor: &Descriptor, path: &Path) -> Result<(), Error> {
         let partial = partial_path(path, &descriptor.digest);
         let mut resumes = 0u32;
         loop {
+            let before = file_len(&partial).await;
             let error = match self.fetch_attempt(descriptor, path, &partial).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            if resumes >= DOWNLOAD_RESUMES || !download_resumable(&error) {
+            // Only a transfer that moved is resumed: a registry that cannot be reached at all
+            // was already retried by the engine, and a lie that brings nothing is final.
+            let progressed = file_len(&partial).await > before;
+            if resumes >= DOWNLOAD_RESUMES || !progressed || !download_resumable(&error) {
                 return Err(error);
             }
             resumes += 1;
@@ -265,6 +270,16 @@ impl Repository {
         let restarted = offset > 0 && download.range.is_none();
         if restarted {
             return Ok(true);
+        }
+        // A length that disagrees with the descriptor is refused before any byte is read.
+        if let Some(len) = download.len
+            && len != descriptor.size.saturating_sub(offset)
+        {
+            return Err(Error::SizeMismatch {
+                digest: descriptor.digest.clone(),
+                expected: descriptor.size,
+                actual: offset.saturating_add(len),
+            });
         }
         let mut body = response.into_body();
         let mut done = offset;
@@ -936,6 +951,11 @@ impl Rehash {
             self.upto = end;
         }
     }
+}
+
+/// The length of a file, 0 when it does not exist.
+async fn file_len(path: &Path) -> u64 {
+    tokio::fs::metadata(path).await.map_or(0, |m| m.len())
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {

@@ -30,5 +30,6 @@ pub use registry::{
 #[cfg(feature = "server")]
 pub use server::{
     ACR_AUDIENCE, ACR_ISSUER, AadToken, AcrEmulator, AcrEmulatorOptions, DEFAULT_TENANT, FakeAad,
-    Faults, Grant, Identity, KeyId, NULL_GUID_USER, Stats, TokenServer, TokenServerOptions, User,
+    Fault, FaultAction, FaultPlan, FaultProxy, Faults, Grant, Identity, KeyId, Listener,
+    NULL_GUID_USER, ProxyStats, SeenRequest, Stats, TokenServer, TokenServerOptions, User,
 };

@@ -3,6 +3,8 @@
 mod acr;
 mod auth_edge;
 mod content;
+mod faults;
 mod graph;
+mod hostile;
 mod interop;
 mod layout;
