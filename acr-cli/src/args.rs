@@ -162,6 +162,9 @@ pub(crate) struct PushArgs {
     /// The media type of standard input when a file argument is `-`
     #[arg(long, value_name = "MEDIATYPE")]
     pub(crate) stdin_media_type: Option<String>,
+    /// Files larger than this go up in chunks of this size (bytes), each resumable
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) chunk_size: Option<u64>,
     #[command(flatten)]
     pub(crate) remote: Remote,
     #[command(flatten)]

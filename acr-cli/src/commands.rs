@@ -65,6 +65,11 @@ fn docker_config(remote: &Remote) -> anyhow::Result<DockerConfig> {
 /// A client for `reference`'s registry with the flags' TLS settings and credentials: `-u/-p`
 /// when given, else what `acr login` (or `docker login`) stored.
 fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
+    client_with(remote, registry, None)
+}
+
+/// [`client_for`] with a chunk size for uploads.
+fn client_with(remote: &Remote, registry: &str, chunk_size: Option<u64>) -> anyhow::Result<Client> {
     let transport = TransportConfig {
         // A CA file means TLS is wanted, even on loopback.
         plain_http: match (remote.plain_http, remote.ca_file.is_some()) {
@@ -91,10 +96,15 @@ fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
     if remote.debug {
         init_debug_log();
     }
+    let defaults = ClientConfig::default();
+    let chunk_size = chunk_size.unwrap_or(defaults.chunk_size).max(1);
     let client = Client::new(ClientConfig {
         transport,
         headers,
-        ..ClientConfig::default()
+        upload_state_dir: upload_state_dir(),
+        chunk_size,
+        monolithic_limit: defaults.monolithic_limit.min(chunk_size),
+        ..defaults
     })?;
     match (&remote.username, &remote.password) {
         (Some(user), Some(password)) => client.set_credential(
@@ -251,7 +261,7 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
         } else {
             tags
         };
-        let client = client_for(&args.remote, reference.registry())?;
+        let client = client_with(&args.remote, reference.registry(), args.chunk_size)?;
         (
             Box::new(client.repository(&reference)?),
             reference.repository_only().to_string(),
@@ -945,6 +955,15 @@ async fn repo_ls(args: RegistryArgs) -> anyhow::Result<()> {
         Format::Json => print_json(&json!({"registry": host, "repositories": names}))?,
     }
     Ok(())
+}
+
+/// Where interrupted chunked uploads are remembered: `$XDG_CACHE_HOME/acr/uploads`, else
+/// `~/.cache/acr/uploads`.
+fn upload_state_dir() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(cache.join("acr").join("uploads"))
 }
 
 /// `--debug`: the client's request events on standard error.

@@ -29,6 +29,9 @@ pub struct ClientConfig {
     /// Extra headers sent with every request to a registry's own origin (never to redirect
     /// targets such as blob storage, nor to token realms).
     pub headers: http::HeaderMap,
+    /// Where chunked uploads of files save their position after every chunk, so a push that
+    /// was killed resumes where the registry is instead of starting over. `None`: not saved.
+    pub upload_state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -40,6 +43,7 @@ impl Default for ClientConfig {
             monolithic_limit: 16 << 20,
             chunk_size: 64 << 20,
             headers: http::HeaderMap::new(),
+            upload_state_dir: None,
         }
     }
 }

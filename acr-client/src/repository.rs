@@ -352,7 +352,18 @@ impl Repository {
             self.report(Some(&descriptor.digest), size, Some(size));
             return Ok(descriptor);
         }
-        let mut session = self.start_upload().await?;
+        let saved = self.saved_upload_path(&descriptor.digest);
+        let resumed = match &saved {
+            Some(saved) if size > self.client.config().monolithic_limit => {
+                self.resume_saved(saved).await
+            }
+            _ => None,
+        };
+        let resumed_at = resumed.as_ref().map_or(0, UploadSession::offset);
+        let mut session = match resumed {
+            Some(session) => session,
+            None => self.start_upload().await?,
+        };
         let mut chunk_size = self.client.config().chunk_size;
         if size <= self.client.config().monolithic_limit {
             let body = file_body(path, 0, size, Hashing::Whole(descriptor.digest.clone()))?;
@@ -377,11 +388,16 @@ impl Repository {
         // on the way into one shared digester, so a file that changes fails the push. Bytes
         // sent twice (after a resume) are hashed once.
         let rehash = Arc::new(std::sync::Mutex::new(Rehash::default()));
+        if resumed_at > 0 {
+            // What an earlier process sent is hashed from disk so the whole file is checked.
+            prehash(path, &rehash, resumed_at).await?;
+        }
         let source = ChunkSource::File {
             path,
             rehash: rehash.clone(),
         };
-        self.upload_chunks(&mut session, &source, size).await?;
+        self.upload_chunks_saving(&mut session, &source, size, saved.as_deref())
+            .await?;
         let rehashed = std::mem::take(
             &mut *rehash
                 .lock()
@@ -394,8 +410,69 @@ impl Repository {
                 path: path.to_owned(),
             });
         }
-        self.finish_upload(&mut session, &descriptor.digest).await?;
+        let finished = self.finish_upload(&mut session, &descriptor.digest).await;
+        if let Some(saved) = &saved {
+            // Done or failed for good at the end: either way nothing is left to resume.
+            let _ = tokio::fs::remove_file(saved).await;
+        }
+        finished?;
         Ok(descriptor)
+    }
+
+    /// Where the position of a chunked upload of `digest` to this repository is saved, so that
+    /// a killed push resumes where the registry is (see [`ClientConfig::upload_state_dir`]).
+    fn saved_upload_path(&self, digest: &Digest) -> Option<PathBuf> {
+        let dir = self.client.config().upload_state_dir.as_ref()?;
+        let key = Digest::sha256_of(
+            format!(
+                "{}/{}@{digest}",
+                self.registry_host(),
+                self.reference.repository()
+            )
+            .as_bytes(),
+        );
+        Some(dir.join(format!("{}.json", key.encoded())))
+    }
+
+    /// The session saved at `saved`, with the registry's current offset; `None` when there is
+    /// none or the registry no longer knows it.
+    async fn resume_saved(&self, saved: &Path) -> Option<UploadSession> {
+        let text = tokio::fs::read(saved).await.ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        let location = url::Url::parse(value.get("location")?.as_str()?).ok()?;
+        if !self.registry.is_same_origin(&location) {
+            return None;
+        }
+        let mut session = UploadSession::resume(&self.reference, location);
+        let request = session.status_request().ok()?;
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await.ok()?;
+        session.handle_status_response(&response).ok()?;
+        tracing::debug!(offset = session.offset(), "resuming a saved upload");
+        Some(session)
+    }
+
+    /// [`Repository::upload_chunks`], saving the session's position after every chunk when
+    /// `saved` names a state file.
+    async fn upload_chunks_saving(
+        &self,
+        session: &mut UploadSession,
+        source: &ChunkSource<'_>,
+        size: u64,
+        saved: Option<&Path>,
+    ) -> Result<(), Error> {
+        let Some(saved) = saved else {
+            return self.upload_chunks(session, source, size).await;
+        };
+        if let Some(dir) = saved.parent() {
+            let _ = tokio::fs::create_dir_all(dir).await;
+        }
+        // One chunk at a time, so the position is on disk before the next one starts.
+        while session.offset() < size {
+            let target = session.offset() + session.next_chunk_len(size - session.offset());
+            self.upload_chunks(session, source, target).await?;
+            save_position(saved, session).await;
+        }
+        Ok(())
     }
 
     /// Sends `source` in chunks from the session's offset until the registry holds `size`
@@ -951,6 +1028,47 @@ impl Rehash {
             self.upto = end;
         }
     }
+}
+
+/// Writes where an upload is (its latest `Location`), atomically; failing to save only loses
+/// the ability to resume.
+async fn save_position(saved: &Path, session: &UploadSession) {
+    let text =
+        serde_json::json!({ "location": session.location().as_str(), "offset": session.offset() })
+            .to_string();
+    let temp = saved.with_extension("json.tmp");
+    if tokio::fs::write(&temp, text).await.is_ok() {
+        let _ = tokio::fs::rename(&temp, saved).await;
+    }
+}
+
+/// Feeds the first `len` bytes of `path` into `rehash`.
+async fn prehash(
+    path: &Path,
+    rehash: &Arc<std::sync::Mutex<Rehash>>,
+    len: u64,
+) -> Result<(), Error> {
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
+    let mut buffer = vec![0u8; READ_SIZE];
+    let mut at = 0u64;
+    while at < len {
+        let want = READ_SIZE.min((len - at) as usize);
+        let n = file
+            .read(&mut buffer[..want])
+            .await
+            .map_err(io_error(path))?;
+        if n == 0 {
+            return Err(Error::ChangedWhileReading {
+                path: path.to_owned(),
+            });
+        }
+        rehash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .update(at, buffer.get(..n).unwrap_or_default());
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// The length of a file, 0 when it does not exist.

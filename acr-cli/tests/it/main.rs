@@ -1,5 +1,6 @@
 //! The `acr` binary end to end against a real docker-registry.
 
+mod resume;
 mod walkthrough;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ impl Env {
             .args(args)
             .current_dir(self.dir.path())
             .env("DOCKER_CONFIG", self.path("docker"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
             .env_remove("ACR_PASSWORD")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

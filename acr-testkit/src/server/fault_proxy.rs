@@ -48,6 +48,9 @@ pub enum FaultAction {
         /// Seconds for `Retry-After`.
         retry_after: Option<u64>,
     },
+    /// Read the request body without forwarding it, then answer nothing for this long (then
+    /// 504): a network that swallowed the request, so the registry never saw it.
+    Hang(Duration),
     /// Forward, then cut the connection after this many bytes of the response body.
     DropResponseAfter(u64),
     /// Read this many bytes of the request body, then cut the connection. With
@@ -565,6 +568,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<ProxyResp, 
         fault: fault.clone(),
     });
     match fault {
+        Some(FaultAction::Hang(duration)) => {
+            let mut body = req.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+            tokio::time::sleep(duration).await;
+            Ok(text_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "acr-testkit fault proxy: the request was swallowed\n".to_owned(),
+            ))
+        }
         Some(FaultAction::Status {
             status,
             retry_after,
