@@ -324,3 +324,33 @@ async fn pull_only_identities_anonymous_pull_and_refused_exchanges() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_pushes_and_pulls_share_one_client_and_its_tokens() {
+    let server = TokenServer::start(TokenServerOptions {
+        users: vec![User::new("ci", "ci-pw", vec![Grant::everything()])],
+        ..TokenServerOptions::default()
+    })
+    .unwrap();
+    let registry = server.start_registry(Default::default()).unwrap();
+    let host = registry.host();
+    let client = Client::new(ClientConfig::default()).unwrap();
+    client.set_credential(&host, Credential::Basic { username: "ci".into(), password: Secret::new("ci-pw") });
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let repo = repo(&client, &host, &format!("load/r{}", i % 10));
+        tasks.push(tokio::spawn(async move {
+            let content = format!("artifact number {i} ").repeat(100);
+            let d = repo.push_bytes(MediaType::ImageLayer, content.clone().into()).await.unwrap();
+            assert_eq!(repo.fetch_bytes(&d).await.unwrap(), content.as_bytes(), "{i} verified");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Ten repositories, each needing a pull token (HEAD, GET) and a pull+push one (POST, PUT):
+    // one token per scope set, however many tasks asked at once.
+    let stats = server.stats();
+    assert!(stats.access_tokens <= 20, "{stats:?}");
+    assert_eq!(stats.token_failures, 0);
+}
