@@ -189,8 +189,21 @@ impl Client {
     /// Every repository name of `registry` (a reference to any repository on it names it),
     /// following `Link` pagination of `/v2/_catalog`.
     pub async fn catalog(&self, registry: &Reference) -> Result<Vec<String>, Error> {
+        self.catalog_paged(registry, None).await
+    }
+
+    /// [`Client::catalog`], asking for pages of `page_size` names.
+    pub async fn catalog_paged(
+        &self,
+        registry: &Reference,
+        page_size: Option<u32>,
+    ) -> Result<Vec<String>, Error> {
         let proto = self.registry(registry)?;
-        let mut request = proto.catalog_request(&oci_distribution_proto::PageRequest::default())?;
+        let page = oci_distribution_proto::PageRequest {
+            n: page_size,
+            last: None,
+        };
+        let mut request = proto.catalog_request(&page)?;
         let mut names = Vec::new();
         loop {
             let uri = request.uri().clone();

@@ -335,14 +335,27 @@ async fn a_hundred_concurrent_pushes_and_pulls_share_one_client_and_its_tokens()
     let registry = server.start_registry(Default::default()).unwrap();
     let host = registry.host();
     let client = Client::new(ClientConfig::default()).unwrap();
-    client.set_credential(&host, Credential::Basic { username: "ci".into(), password: Secret::new("ci-pw") });
+    client.set_credential(
+        &host,
+        Credential::Basic {
+            username: "ci".into(),
+            password: Secret::new("ci-pw"),
+        },
+    );
     let mut tasks = Vec::new();
     for i in 0..100 {
         let repo = repo(&client, &host, &format!("load/r{}", i % 10));
         tasks.push(tokio::spawn(async move {
             let content = format!("artifact number {i} ").repeat(100);
-            let d = repo.push_bytes(MediaType::ImageLayer, content.clone().into()).await.unwrap();
-            assert_eq!(repo.fetch_bytes(&d).await.unwrap(), content.as_bytes(), "{i} verified");
+            let d = repo
+                .push_bytes(MediaType::ImageLayer, content.clone().into())
+                .await
+                .unwrap();
+            assert_eq!(
+                repo.fetch_bytes(&d).await.unwrap(),
+                content.as_bytes(),
+                "{i} verified"
+            );
         }));
     }
     for task in tasks {

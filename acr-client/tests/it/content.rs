@@ -367,3 +367,113 @@ async fn directories_round_trip_as_tar_gzip_layers() {
         "no archive left beside the unpacked folder"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_blob_in_many_chunks_and_a_parallel_ranged_download() {
+    let registry = start(RegistryOptions::default());
+    let client = Client::new(ClientConfig {
+        monolithic_limit: 8 << 20,
+        chunk_size: 8 << 20,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let repo = client
+        .repository(&reference(&registry, "large/blob"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let content = pseudo_random((66 << 20) + 123, 11);
+    let path = dir.path().join("large.bin");
+    std::fs::write(&path, &content).unwrap();
+    let d = repo.push_file(MediaType::ImageLayer, &path).await.unwrap();
+    assert_eq!(d.size, content.len() as u64);
+    let out = dir.path().join("parallel.bin");
+    repo.fetch_to_file_parallel(&d, &out, 4).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == content);
+    // A descriptor with another digest: the parts arrive, the whole is refused, nothing stays.
+    let wrong = Descriptor::new(
+        MediaType::ImageLayer,
+        oci_spec_types::Digest::sha256_of(b"other"),
+        d.size,
+    );
+    let err = repo
+        .fetch_to_file_parallel(&wrong, &dir.path().join("never.bin"), 4)
+        .await
+        .unwrap_err();
+    assert!(!matches!(err, Error::Connection { .. }), "{err:?}");
+    assert!(!dir.path().join("never.bin").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_schema2_manifests_and_lists_round_trip_byte_for_byte() {
+    let registry = start(RegistryOptions::default());
+    let client = Client::new(ClientConfig::default()).unwrap();
+    let repo = client
+        .repository(&reference(&registry, "docker/image"))
+        .unwrap();
+    let config = repo
+        .push_bytes(
+            MediaType::DockerConfig,
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec()
+                .into(),
+        )
+        .await
+        .unwrap();
+    let layer = repo
+        .push_bytes(MediaType::DockerLayer, vec![0x1f, 0x8b, 0, 0].into())
+        .await
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": config.media_type.as_str(), "size": config.size, "digest": config.digest.as_str()},
+        "layers": [{"mediaType": layer.media_type.as_str(), "size": layer.size, "digest": layer.digest.as_str()}]
+    });
+    // Pretty-printed on purpose: the digest is of these exact bytes, whitespace included.
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let manifest = ManifestBytes::parse(bytes.clone(), None).unwrap();
+    assert!(matches!(
+        manifest.manifest(),
+        oci_spec_types::Manifest::DockerImage(_)
+    ));
+    repo.put_manifest(&manifest, Some("docker")).await.unwrap();
+    let fetched = repo.get_manifest("docker").await.unwrap();
+    assert_eq!(fetched.bytes(), &bytes[..]);
+    assert_eq!(fetched.media_type(), MediaType::DockerManifest);
+
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": bytes.len(), "digest": manifest.digest().as_str(), "platform": {"architecture": "amd64", "os": "linux"}}]
+    });
+    let list = ManifestBytes::parse(serde_json::to_vec(&list).unwrap(), None).unwrap();
+    repo.put_manifest(&list, Some("list")).await.unwrap();
+    let fetched = repo.get_manifest("list").await.unwrap();
+    assert!(matches!(
+        fetched.manifest(),
+        oci_spec_types::Manifest::DockerList(_)
+    ));
+    assert_eq!(fetched.digest(), list.digest());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_follows_link_pagination() {
+    let registry = start(RegistryOptions::default());
+    let client = Client::new(ClientConfig::default()).unwrap();
+    for i in 0..5 {
+        let repo = client
+            .repository(&reference(&registry, &format!("cat/r{i}")))
+            .unwrap();
+        repo.push_bytes(MediaType::ImageLayer, format!("{i}").into_bytes().into())
+            .await
+            .unwrap();
+    }
+    let registry_ref: Reference = reference(&registry, "cat/r0");
+    let paged = client.catalog_paged(&registry_ref, Some(2)).await.unwrap();
+    assert_eq!(
+        paged,
+        ["cat/r0", "cat/r1", "cat/r2", "cat/r3", "cat/r4"],
+        "three pages of two joined in order"
+    );
+    assert_eq!(client.catalog(&registry_ref).await.unwrap(), paged);
+}
