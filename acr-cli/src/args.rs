@@ -109,6 +109,9 @@ pub(crate) struct Remote {
     /// credentials and header values are never logged
     #[arg(short = 'd', long, global = true)]
     pub(crate) debug: bool,
+    /// No progress bars (they show only on a terminal anyway)
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]

@@ -263,7 +263,7 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
         };
         let client = client_with(&args.remote, reference.registry(), args.chunk_size)?;
         (
-            Box::new(client.repository(&reference)?),
+            Box::new(with_progress(client.repository(&reference)?, &args.remote)),
             reference.repository_only().to_string(),
         )
     };
@@ -318,7 +318,10 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
             .context("name a tag or digest to pull, such as REGISTRY/REPO:TAG")?
             .to_owned();
         let client = client_for(&args.remote, reference.registry())?;
-        (Box::new(client.repository(&reference)?), target)
+        (
+            Box::new(with_progress(client.repository(&reference)?, &args.remote)),
+            target,
+        )
     };
     let platform = args
         .platform
@@ -964,6 +967,14 @@ fn upload_state_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(cache.join("acr").join("uploads"))
+}
+
+/// The repository with progress bars when standard error is a terminal.
+fn with_progress(repository: acr_client::Repository, remote: &Remote) -> acr_client::Repository {
+    match crate::progress::Bars::for_terminal(remote.no_progress || remote.debug) {
+        Some(bars) => repository.with_progress(bars),
+        None => repository,
+    }
 }
 
 /// `--debug`: the client's request events on standard error.
