@@ -94,6 +94,20 @@ pub async fn put_with_subject(
     Ok(())
 }
 
+/// [`put_with_subject`] for a manifest reached through another (no tags).
+async fn put_child_with_subject(
+    store: &dyn ContentStore,
+    manifest: &ManifestBytes,
+) -> Result<(), Error> {
+    let indexed = store.put_child_manifest(manifest).await?;
+    if let Some(subject) = manifest.manifest().subject()
+        && !indexed
+    {
+        index_referrer(store, &subject.digest, manifest).await?;
+    }
+    Ok(())
+}
+
 /// One node of a `discover` tree.
 #[derive(Debug, Clone)]
 pub struct ReferrerNode {
@@ -225,7 +239,7 @@ async fn copy_manifest(
                 });
             }
             Box::pin(copy_manifest(source, destination, &bytes, visited, stats)).await?;
-            put_with_subject(destination, &bytes, &[]).await?;
+            put_child_with_subject(destination, &bytes).await?;
         } else {
             copy_blob(source, destination, child, stats).await?;
         }
@@ -271,7 +285,7 @@ async fn copy_referrers(
         }
         let manifest = source.get_manifest(descriptor.digest.as_str()).await?;
         copy_manifest(source, destination, &manifest, visited, stats).await?;
-        put_with_subject(destination, &manifest, &[]).await?;
+        put_child_with_subject(destination, &manifest).await?;
         Box::pin(copy_referrers(
             source,
             destination,

@@ -38,6 +38,7 @@ mod error;
 mod graph;
 mod http;
 mod layout;
+mod memory;
 mod repository;
 mod store;
 mod tls;
@@ -57,6 +58,7 @@ pub use graph::{
     put_with_subject, referrers,
 };
 pub use layout::OciLayout;
+pub use memory::MemoryStore;
 pub use repository::{Progress, Repository};
 pub use store::ContentStore;
 pub use transport::HyperTransport;

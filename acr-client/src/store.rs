@@ -59,6 +59,12 @@ pub trait ContentStore: Send + Sync {
         media_type: MediaType,
         reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
     ) -> Result<Descriptor, Error>;
+    /// Stores a manifest that another manifest points at (an index's child, a referrer): in a
+    /// registry, by digest; in an OCI layout, as a blob only, so `index.json` lists only what
+    /// was tagged and is written once per operation.
+    async fn put_child_manifest(&self, manifest: &ManifestBytes) -> Result<bool, Error> {
+        self.put_manifest_indexed(manifest, &[]).await
+    }
     /// This store as a registry repository, when it is one.
     fn as_repository(&self) -> Option<&Repository> {
         None
@@ -192,11 +198,22 @@ impl ContentStore for OciLayout {
         Ok(self.read(&descriptor.digest).await?.into())
     }
     async fn get_manifest(&self, target: &str) -> Result<ManifestBytes, Error> {
-        let descriptor = self.resolve(target).await?;
-        let bytes = self.read(&descriptor.digest).await?;
-        ManifestBytes::parse(bytes, Some(&descriptor.media_type)).map_err(|e| Error::Layout {
+        // A manifest reached by digest (an index's child) may be a blob without an entry in
+        // index.json: its own `mediaType` (or shape) tells what it is.
+        let (digest, media_type) = match Digest::parse(target) {
+            Ok(digest) if self.exists(&digest).await => {
+                let listed = self.resolve(target).await.ok().map(|d| d.media_type);
+                (digest, listed)
+            }
+            _ => {
+                let descriptor = self.resolve(target).await?;
+                (descriptor.digest, Some(descriptor.media_type))
+            }
+        };
+        let bytes = self.read(&digest).await?;
+        ManifestBytes::parse(bytes, media_type.as_ref()).map_err(|e| Error::Layout {
             path: self.root().to_owned(),
-            message: format!("manifest {}: {e}", descriptor.digest),
+            message: format!("manifest {digest}: {e}"),
         })
     }
     async fn put_manifest(&self, manifest: &ManifestBytes, tags: &[String]) -> Result<(), Error> {
@@ -219,6 +236,10 @@ impl ContentStore for OciLayout {
         tags: &[String],
     ) -> Result<bool, Error> {
         ContentStore::put_manifest(self, manifest, tags).await?;
+        Ok(false)
+    }
+    async fn put_child_manifest(&self, manifest: &ManifestBytes) -> Result<bool, Error> {
+        self.write(&manifest.descriptor(), manifest.bytes()).await?;
         Ok(false)
     }
     async fn mount_from(&self, _: &dyn ContentStore, _: &Digest) -> Result<bool, Error> {

@@ -270,6 +270,8 @@ async fn copy_to_and_from_an_oci_layout_including_an_index() {
     assert_eq!(&root.digest, index.digest());
     assert_eq!(stats.manifests, 3, "{stats:?}");
     assert_eq!(layout.read(index.digest()).await.unwrap(), index.bytes());
+    // index.json lists what was tagged, not every manifest reached through it.
+    assert_eq!(layout.index().await.unwrap().manifests.len(), 1);
 
     let back = repo(&client, &registry, "graph/back");
     copy(
@@ -292,4 +294,100 @@ async fn copy_to_and_from_an_oci_layout_including_an_index() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(out.join("b.txt")).unwrap(), b"platform b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_builds_and_receives_artifacts() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let client = Client::new(ClientConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let memory = acr_client::MemoryStore::new();
+    let image = artifact(
+        &memory,
+        dir.path(),
+        "app.bin",
+        b"built in memory",
+        None,
+        "application/vnd.test.app",
+        &["v1"],
+    )
+    .await;
+    let sig = artifact(
+        &memory,
+        dir.path(),
+        "sig",
+        b"signed",
+        Some(image.descriptor()),
+        "application/vnd.test.sig",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        referrers(&memory, image.digest(), None).await.unwrap()[0].digest,
+        *sig.digest()
+    );
+    assert_eq!(
+        memory.tags().await.unwrap(),
+        [
+            oci_distribution_proto::referrers_tag(image.digest()),
+            "v1".to_owned()
+        ]
+    );
+
+    // Memory -> registry -> another memory store, with referrers; digests preserved.
+    let remote = repo(&client, &registry, "graph/from-memory");
+    copy(
+        &memory,
+        &remote,
+        "v1",
+        &CopyOptions {
+            referrers: true,
+            tags: vec!["v1".into()],
+        },
+    )
+    .await
+    .unwrap();
+    let back = acr_client::MemoryStore::new();
+    copy(
+        &remote,
+        &back,
+        "v1",
+        &CopyOptions {
+            referrers: true,
+            tags: vec!["v1".into()],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        back.get_manifest("v1").await.unwrap().bytes(),
+        image.bytes()
+    );
+    assert_eq!(
+        referrers(&back, image.digest(), None).await.unwrap().len(),
+        1
+    );
+    let out = dir.path().join("out");
+    pull_files(&back, "v1", &out, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(out.join("app.bin")).unwrap(),
+        b"built in memory"
+    );
+    // A wrong descriptor is refused on the way in.
+    let wrong = Descriptor::new(
+        MediaType::ImageLayer,
+        oci_spec_types::Digest::sha256_of(b"x"),
+        15,
+    );
+    let stream = back.open_blob_stream(&image_layer(&image)).await.unwrap();
+    assert!(back.push_stream(&wrong, stream).await.is_err());
+}
+
+fn image_layer(manifest: &ManifestBytes) -> Descriptor {
+    match manifest.manifest() {
+        Manifest::Image(m) => m.layers[0].clone(),
+        _ => panic!("an image manifest"),
+    }
 }
