@@ -53,6 +53,17 @@ pub(crate) enum Command {
     /// Point more tags at a manifest
     #[command(after_help = "Example:\n  acr tag localhost:5000/hello:v1 v1.0 latest")]
     Tag(TagArgs),
+    /// Delete only a tag, keeping its manifest (ACR's tag API; elsewhere only with --via-placeholder)
+    #[command(
+        after_help = "Examples:\n  acr untag myreg.azurecr.io/hello:old\n  acr untag localhost:5000/hello:old --via-placeholder"
+    )]
+    Untag {
+        #[command(flatten)]
+        target: RefArgs,
+        /// On registries without a tag API: point the tag at a throw-away manifest and delete that
+        #[arg(long)]
+        via_placeholder: bool,
+    },
     /// Manifest operations
     #[command(subcommand)]
     Manifest(ManifestCommand),

@@ -31,6 +31,20 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => logout(args),
         Command::Resolve(args) => resolve(args).await,
         Command::Tag(args) => tag(args).await,
+        Command::Untag {
+            target,
+            via_placeholder,
+        } => {
+            let reference = parse_reference(&target.reference)?;
+            let tag = reference
+                .tag()
+                .context("name the tag to delete: REGISTRY/REPO:TAG")?
+                .to_owned();
+            let repo = client_for(&target.remote, reference.registry())?.repository(&reference)?;
+            repo.delete_tag(&tag, via_placeholder).await?;
+            println!("Untagged {reference}");
+            Ok(())
+        }
         Command::Manifest(command) => manifest(command).await,
         Command::Blob(command) => blob(command).await,
         Command::Repo(RepoCommand::Tags(args)) => repo_tags(args).await,

@@ -122,4 +122,10 @@ pub enum Error {
         /// What is wrong, naming the file.
         message: String,
     },
+    /// The registry does not offer what was asked.
+    #[error("{message}")]
+    Unsupported {
+        /// What is missing and what to do instead.
+        message: String,
+    },
 }

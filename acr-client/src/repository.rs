@@ -927,6 +927,80 @@ impl Repository {
         Ok(())
     }
 
+    /// Deletes only a tag, keeping the manifest it points at. Uses ACR's tag API
+    /// (`DELETE /acr/v1/<name>/_tags/<tag>`); other registries have no such API, and then only
+    /// with `via_placeholder` the documented workaround is used: point the tag at a throw-away
+    /// manifest and delete that (which deletes the tag with it). Never done silently.
+    pub async fn delete_tag(&self, tag: &str, via_placeholder: bool) -> Result<(), Error> {
+        let reference = self.reference.with_tag(tag)?;
+        let mut url = self.registry.base_url().clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::InvalidCredential {
+                reason: "the registry URL cannot take a path",
+            })?
+            .pop_if_empty()
+            .extend(["acr", "v1"])
+            .extend(self.reference.repository().split('/'))
+            .extend(["_tags", tag]);
+        let mut request = http::Request::builder()
+            .method(http::Method::DELETE)
+            .uri(url.as_str())
+            .body(Body::Empty)
+            .map_err(|e| Error::Io {
+                path: PathBuf::from(url.as_str()),
+                message: e.to_string(),
+            })?;
+        request
+            .extensions_mut()
+            .insert(oci_distribution_proto::RequestInfo {
+                operation: oci_distribution_proto::Operation::DeleteManifest,
+                scopes: vec![oci_distribution_proto::Scope::repository(
+                    self.reference.repository(),
+                    &[oci_distribution_proto::Action::Delete],
+                )],
+            });
+        let response = self.send_small(request, ERROR_BODY_LIMIT).await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        // An ACR that knows the repository but not the tag answers with its JSON error body;
+        // a registry without the API answers a bare 404 (or 405).
+        let has_api = response.status() != http::StatusCode::METHOD_NOT_ALLOWED
+            && response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if has_api {
+            return Err(oci_distribution_proto::Error::from_response(
+                oci_distribution_proto::Operation::DeleteManifest,
+                &response,
+            )
+            .into());
+        }
+        if !via_placeholder {
+            return Err(Error::Unsupported {
+                message: format!(
+                    "{} has no API to delete only a tag; delete the manifest (and all its tags), or allow the placeholder workaround (`acr untag --via-placeholder`)",
+                    self.registry_host()
+                ),
+            });
+        }
+        let config = self
+            .push_bytes(MediaType::EmptyJson, Bytes::from_static(b"{}"))
+            .await?;
+        let mut placeholder = oci_spec_types::ImageManifest::new(config, Vec::new());
+        placeholder.artifact_type = Some(MediaType::from("application/vnd.acr.tag-placeholder.v1"));
+        // Unique content, so the placeholder never shares a digest with (and deletes) anything else.
+        let nonce =
+            Digest::sha256_of(format!("{reference} {:?}", std::time::SystemTime::now()).as_bytes());
+        placeholder
+            .annotations
+            .insert("io.acr.placeholder".to_owned(), nonce.to_string());
+        let placeholder = ManifestBytes::from_manifest(placeholder.into());
+        self.put_manifest(&placeholder, Some(tag)).await?;
+        self.delete_manifest(placeholder.digest()).await
+    }
+
     /// Deletes a manifest by digest (registries delete its tags with it).
     pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
         let reference = self.reference.with_digest(digest.clone());

@@ -154,6 +154,17 @@ fn push_list_pull_tag_resolve_fetch_delete() {
     env.ok(&["tag", &format!("{repo}:v1"), "v2", "v3"]);
     assert_eq!(env.ok(&["repo", "tags", &repo]), "stable\nv1\nv2\nv3\n");
 
+    // Tag-only delete: docker-registry has no tag API; only the explicit workaround works,
+    // and it leaves the manifest and its other tags alone.
+    let err = env.fails(&["untag", &format!("{repo}:v3")]);
+    assert!(
+        err.contains("no API to delete only a tag") && err.contains("--via-placeholder"),
+        "{err}"
+    );
+    env.ok(&["untag", &format!("{repo}:v3"), "--via-placeholder"]);
+    assert_eq!(env.ok(&["repo", "tags", &repo]), "stable\nv1\nv2\n");
+    assert_eq!(env.ok(&["resolve", &format!("{repo}:v2")]).trim(), digest);
+
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let blob = env.acr(&["blob", "fetch", &format!("{repo}@{layer}"), "-o", "-"]);
     assert_eq!(blob.stdout, b"hello\n");
