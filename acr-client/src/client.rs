@@ -32,6 +32,8 @@ pub struct ClientConfig {
     /// Where chunked uploads of files save their position after every chunk, so a push that
     /// was killed resumes where the registry is instead of starting over. `None`: not saved.
     pub upload_state_dir: Option<std::path::PathBuf>,
+    /// Requests in flight to one host at once (a download counts until its body is read).
+    pub per_host_limit: usize,
 }
 
 impl Default for ClientConfig {
@@ -44,6 +46,7 @@ impl Default for ClientConfig {
             chunk_size: 64 << 20,
             headers: http::HeaderMap::new(),
             upload_state_dir: None,
+            per_host_limit: 16,
         }
     }
 }
@@ -73,6 +76,7 @@ struct Inner {
     credentials: Mutex<HashMap<String, Credential>>,
     docker_config: Mutex<Option<DockerConfig>>,
     authenticators: Mutex<HashMap<String, Arc<Authenticator>>>,
+    host_limits: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -103,6 +107,7 @@ impl Client {
                 credentials: Mutex::default(),
                 docker_config: Mutex::default(),
                 authenticators: Mutex::default(),
+                host_limits: Mutex::default(),
             }),
         }
     }
@@ -290,6 +295,8 @@ impl Client {
             return Ok(response);
         };
         set_authorization(&mut again, &value)?;
+        // The refused answer holds this host's request slot: give it back before resending.
+        drop(response);
         let response = self.transport_send(again).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             auth.invalidate(&host, &scopes).await;
@@ -310,14 +317,47 @@ impl Client {
 
     async fn transport_send(&self, request: Request<Body>) -> Result<Response<Body>, Error> {
         let url = request.uri().to_string();
-        self.inner
+        // At most `per_host_limit` requests to one host at a time, counting a response until
+        // its body has been read (downloads hold their slot while they stream).
+        let host = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let semaphore = lock(&self.inner.host_limits)
+            .entry(host)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    self.inner.config.per_host_limit.max(1),
+                ))
+            })
+            .clone();
+        let permit = semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Connection {
+                url: url.clone(),
+                message: "client closed".into(),
+            })?;
+        let response = self
+            .inner
             .transport
             .send(request)
             .await
             .map_err(|e| Error::Connection {
                 url,
                 message: e.to_string(),
-            })
+            })?;
+        Ok(response.map(|body| match body {
+            Body::Stream { stream, len } => Body::Stream {
+                stream: Box::pin(HoldPermit {
+                    stream,
+                    _permit: permit,
+                }),
+                len,
+            },
+            other => other,
+        }))
     }
 
     /// Sends a request and reads the whole (small) answer: manifests, lists, errors.
@@ -407,5 +447,21 @@ impl Error {
             operation.unwrap_or(Operation::VersionCheck),
             &response,
         ))
+    }
+}
+
+/// A response body that keeps its host's request slot until it is read or dropped.
+struct HoldPermit {
+    stream: oci_distribution_proto::ByteStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl futures_core::Stream for HoldPermit {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
     }
 }

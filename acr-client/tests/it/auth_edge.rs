@@ -157,3 +157,68 @@ async fn custom_headers_go_to_the_registry_only() {
         assert_eq!(had_header, uri.starts_with("https://reg.example/"), "{uri}");
     }
 }
+
+/// Counts how many requests are in flight at once through a real transport.
+struct Counting {
+    inner: acr_client::HyperTransport,
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Transport for Counting {
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        // Hold the request a moment so overlapping ones would be seen.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let response = self.inner.send(request).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        response
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_host_are_limited() {
+    let registry = acr_testkit::Registry::start(acr_testkit::RegistryOptions::default()).unwrap();
+    let counting = Arc::new(Counting {
+        inner: acr_client::HyperTransport::new(TransportConfig::default()).unwrap(),
+        now: Default::default(),
+        max: Default::default(),
+    });
+    let client = Client::with_transport(
+        counting.clone(),
+        ClientConfig {
+            per_host_limit: 2,
+            ..ClientConfig::default()
+        },
+    );
+    let repo = client
+        .repository(&format!("{}/limit/x", registry.host()).parse().unwrap())
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let repo = repo.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = repo
+                .push_bytes(
+                    oci_spec_types::MediaType::ImageLayer,
+                    format!("blob {i}").into_bytes().into(),
+                )
+                .await
+                .unwrap();
+            repo.fetch_bytes(&d).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        counting.max.load(Ordering::SeqCst),
+        2,
+        "never more than the limit, and the limit is used"
+    );
+}
