@@ -367,3 +367,26 @@ async fn a_hundred_concurrent_pushes_and_pulls_share_one_client_and_its_tokens()
     assert!(stats.access_tokens <= 20, "{stats:?}");
     assert_eq!(stats.token_failures, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_registry_full_round_trip() {
+    let server = TokenServer::start(TokenServerOptions {
+        users: vec![User::new("dev", "dev-pw", vec![Grant::everything()])],
+        ..TokenServerOptions::default()
+    })
+    .unwrap();
+    let registry = server.start_registry(Default::default()).unwrap();
+    let client = Client::new(crate::content::chunky()).unwrap();
+    client.set_credential(
+        &registry.host(),
+        Credential::Basic {
+            username: "dev".into(),
+            password: Secret::new("dev-pw"),
+        },
+    );
+    crate::content::round_trip(
+        &client,
+        &format!("{}/token/files", registry.host()).parse().unwrap(),
+    )
+    .await;
+}

@@ -16,7 +16,7 @@ fn reference(registry: &Registry, repo: &str) -> Reference {
 }
 
 /// Small chunks so a few MiB exercise many PATCHes.
-fn chunky() -> ClientConfig {
+pub(crate) fn chunky() -> ClientConfig {
     ClientConfig {
         monolithic_limit: 1 << 20,
         chunk_size: 1 << 20,
@@ -37,7 +37,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Pushes blobs of awkward sizes every way, an artifact manifest, and reads it all back.
-async fn round_trip(client: &Client, reference: &Reference) {
+pub(crate) async fn round_trip(client: &Client, reference: &Reference) {
     let repo = client.repository(reference).unwrap();
     let dir = tempfile::tempdir().unwrap();
 
