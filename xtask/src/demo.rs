@@ -125,6 +125,32 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The protocol crate's `push_pull` example (a push and pull through the sans-IO crate with a
+/// minimal blocking HTTP client of its own) against a real registry, checked file by file.
+pub(crate) fn protocol_example() -> anyhow::Result<()> {
+    super::run(super::cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "oci-distribution-proto",
+        "--example",
+        "push_pull",
+    ]))?;
+    let registry = acr_testkit::Registry::start(acr_testkit::RegistryOptions::default())?;
+    let work = super::root().join("target/protocol-example");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("files"))?;
+    let files = write_sample_files(&work.join("files"))?;
+    let pulled = work.join("pulled");
+    let mut cmd = std::process::Command::new(super::root().join("target/debug/examples/push_pull"));
+    cmd.arg(format!("{}/example/files:v1", registry.host()))
+        .args(&files)
+        .arg("--pull-to")
+        .arg(&pulled);
+    super::run(&mut cmd)?;
+    compare(&files, &pulled)
+}
+
 fn compare(files: &[std::path::PathBuf], pulled: &Path) -> anyhow::Result<()> {
     for file in files {
         let name = file.file_name().context("sample file without a name")?;

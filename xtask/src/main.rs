@@ -6,8 +6,10 @@
 //! - `cargo xtask check-layers`: fails when a crate depends on a layer above it.
 //! - `cargo xtask registry up|down`: a docker-registry to try things by hand.
 //! - `cargo xtask fuzz [--seconds N]`: every fuzz target for a bounded time.
+//! - `cargo xtask bench [--quick]`: `acr` against skopeo and oras-py, beside the limits.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod layers;
 mod registry;
@@ -26,6 +28,9 @@ tasks:
   check-layers              fail when a crate depends on a layer above it
   registry up [--tls] [--basic] [--port N] | down
   fuzz [--seconds N]        run every fuzz target for N seconds (default 30)
+  bench [--quick] [--runs N] [--cases hash,large,small,copy,startup]
+                            acr vs skopeo and oras-py on a local registry, beside the limits
+                            (table, target/bench/report.json and report.svg; not part of test)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo::run(rest),
+        ["bench", rest @ ..] => bench::run(rest),
         ["check-layers"] => layers::check(),
         ["registry", rest @ ..] => registry::run(rest),
         ["fuzz", rest @ ..] => fuzz(rest),
@@ -99,6 +105,8 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
     run(cargo().args(["test", "--workspace"]))?;
     step("demo (the README's main job)");
     demo::run(&[])?;
+    step("the protocol crate's push_pull example against a real registry");
+    demo::protocol_example()?;
     step("fuzz targets build");
     run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     eprintln!("\nall checks passed in {:.0?}", started.elapsed());
