@@ -406,7 +406,7 @@ impl Repository {
                 url: descriptor.digest.to_string(),
                 message: e.to_string(),
             })?;
-            verifier.update(&chunk)?;
+            verifier.update_bytes(&chunk)?;
             writer.write_all(&chunk).await.map_err(|e| Error::Io {
                 path: PathBuf::from("<download>"),
                 message: e.to_string(),
@@ -1048,8 +1048,22 @@ impl Repository {
 /// Checks streamed content against its descriptor: never more than the declared size.
 struct Verifier {
     expected: Descriptor,
-    digester: Digester,
+    received: u64,
+    hasher: HashSink,
 }
+
+/// Where a download's bytes are hashed: inline for small blobs, on a thread of its own for
+/// large ones, so hashing overlaps receiving and writing (two cores instead of one).
+enum HashSink {
+    Inline(Digester),
+    Thread {
+        chunks: std::sync::mpsc::SyncSender<Bytes>,
+        done: std::thread::JoinHandle<Digest>,
+    },
+}
+
+/// Blobs at least this large are hashed on their own thread.
+const THREADED_HASH_FROM: u64 = 16 << 20;
 
 impl Verifier {
     fn new(descriptor: &Descriptor) -> Result<Self, Error> {
@@ -1059,14 +1073,28 @@ impl Verifier {
             .ok_or_else(|| Error::UnsupportedDigest {
                 digest: descriptor.digest.clone(),
             })?;
+        let hasher = if descriptor.size >= THREADED_HASH_FROM {
+            let (chunks, receiver) = std::sync::mpsc::sync_channel::<Bytes>(16);
+            let done = std::thread::spawn(move || {
+                let mut digester = digester;
+                for chunk in receiver {
+                    digester.update(&chunk);
+                }
+                digester.finalize()
+            });
+            HashSink::Thread { chunks, done }
+        } else {
+            HashSink::Inline(digester)
+        };
         Ok(Self {
             expected: descriptor.clone(),
-            digester,
+            received: 0,
+            hasher,
         })
     }
 
-    fn update(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let after = self.digester.bytes_hashed() + bytes.len() as u64;
+    fn check_size(&mut self, len: usize) -> Result<(), Error> {
+        let after = self.received + len as u64;
         if after > self.expected.size {
             return Err(Error::SizeMismatch {
                 digest: self.expected.digest.clone(),
@@ -1074,12 +1102,39 @@ impl Verifier {
                 actual: after,
             });
         }
-        self.digester.update(bytes);
+        self.received = after;
+        Ok(())
+    }
+
+    fn update(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        match &mut self.hasher {
+            HashSink::Inline(_) => {
+                self.check_size(bytes.len())?;
+                if let HashSink::Inline(digester) = &mut self.hasher {
+                    digester.update(bytes);
+                }
+                Ok(())
+            }
+            HashSink::Thread { .. } => self.update_bytes(&Bytes::copy_from_slice(bytes)),
+        }
+    }
+
+    /// Like [`Verifier::update`], without copying the chunk when hashing on a thread.
+    fn update_bytes(&mut self, bytes: &Bytes) -> Result<(), Error> {
+        self.check_size(bytes.len())?;
+        match &mut self.hasher {
+            HashSink::Inline(digester) => digester.update(bytes),
+            HashSink::Thread { chunks, .. } => {
+                // The thread only ends when the sender is dropped, so this send cannot fail
+                // unless it panicked; then `finish` reports the mismatch.
+                let _ = chunks.send(bytes.clone());
+            }
+        }
         Ok(())
     }
 
     fn finish(self) -> Result<(), Error> {
-        let size = self.digester.bytes_hashed();
+        let size = self.received;
         if size != self.expected.size {
             return Err(Error::SizeMismatch {
                 digest: self.expected.digest,
@@ -1087,7 +1142,16 @@ impl Verifier {
                 actual: size,
             });
         }
-        let actual = self.digester.finalize();
+        let actual = match self.hasher {
+            HashSink::Inline(digester) => digester.finalize(),
+            HashSink::Thread { chunks, done } => {
+                drop(chunks);
+                done.join().map_err(|_| Error::Io {
+                    path: PathBuf::from("<hash thread>"),
+                    message: "the hashing thread failed".into(),
+                })?
+            }
+        };
         if actual != self.expected.digest {
             return Err(Error::DigestMismatch {
                 expected: self.expected.digest,
@@ -1405,7 +1469,7 @@ impl futures_core::Stream for VerifyingStream {
         match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 if let Some(verifier) = &mut this.verifier
-                    && let Err(e) = verifier.update(&chunk)
+                    && let Err(e) = verifier.update_bytes(&chunk)
                 {
                     this.verifier = None;
                     return Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))));
