@@ -184,20 +184,7 @@ impl Repository {
         end: u64,
     ) -> Result<(), Error> {
         let range = ByteRange::inclusive(start, end - 1);
-        let request = self
-            .registry
-            .blob_get_request(&self.reference, &descriptor.digest, range)?;
-        let response = self.client.send(&self.registry, request).await?;
-        if !response.status().is_success() {
-            return Err(Error::from_proto_response(
-                Some(oci_distribution_proto::Operation::GetBlob),
-                response,
-            )
-            .await);
-        }
-        let download =
-            self.registry
-                .handle_blob_get_response(&descriptor.digest, range, &response)?;
+        let (response, download) = self.blob_get(descriptor, range).await?;
         if download.range.is_none() {
             return Err(Error::Io {
                 path: partial.to_owned(),
@@ -361,16 +348,12 @@ impl Repository {
         }
     }
 
-    /// GETs the blob from `offset`, feeding `verifier` and `writer`. Returns whether the
-    /// registry restarted from 0 instead of honouring the range.
-    async fn download_range<W: AsyncWrite + Unpin + Send>(
+    /// `GET` of a blob (or a range of it), its head checked; the body is the caller's to read.
+    async fn blob_get(
         &self,
         descriptor: &Descriptor,
-        offset: u64,
-        verifier: &mut Verifier,
-        writer: &mut W,
-    ) -> Result<bool, Error> {
-        let range = (offset > 0).then(|| ByteRange::from_offset(offset));
+        range: Option<ByteRange>,
+    ) -> Result<(Response<Body>, oci_distribution_proto::BlobDownload), Error> {
         let request = self
             .registry
             .blob_get_request(&self.reference, &descriptor.digest, range)?;
@@ -385,6 +368,20 @@ impl Repository {
         let download =
             self.registry
                 .handle_blob_get_response(&descriptor.digest, range, &response)?;
+        Ok((response, download))
+    }
+
+    /// GETs the blob from `offset`, feeding `verifier` and `writer`. Returns whether the
+    /// registry restarted from 0 instead of honouring the range.
+    async fn download_range<W: AsyncWrite + Unpin + Send>(
+        &self,
+        descriptor: &Descriptor,
+        offset: u64,
+        verifier: &mut Verifier,
+        writer: &mut W,
+    ) -> Result<bool, Error> {
+        let range = (offset > 0).then(|| ByteRange::from_offset(offset));
+        let (response, download) = self.blob_get(descriptor, range).await?;
         let restarted = offset > 0 && download.range.is_none();
         if restarted {
             return Ok(true);
@@ -871,19 +868,7 @@ impl Repository {
 
     /// A blob's content as a stream: the caller (or the store it goes to) verifies it.
     pub async fn open_stream(&self, descriptor: &Descriptor) -> Result<ByteStream, Error> {
-        let request = self
-            .registry
-            .blob_get_request(&self.reference, &descriptor.digest, None)?;
-        let response = self.client.send(&self.registry, request).await?;
-        if !response.status().is_success() {
-            return Err(Error::from_proto_response(
-                Some(oci_distribution_proto::Operation::GetBlob),
-                response,
-            )
-            .await);
-        }
-        self.registry
-            .handle_blob_get_response(&descriptor.digest, None, &response)?;
+        let (response, _) = self.blob_get(descriptor, None).await?;
         let verifier = Verifier::new(descriptor)?;
         Ok(Box::pin(VerifyingStream {
             inner: response.into_body(),
