@@ -391,3 +391,48 @@ fn image_layer(manifest: &ManifestBytes) -> Descriptor {
         _ => panic!("an image manifest"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_and_discover_in_an_oci_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = OciLayout::create(&dir.path().join("layout")).await.unwrap();
+    let image = artifact(
+        &layout,
+        dir.path(),
+        "app.bin",
+        b"app",
+        None,
+        "application/vnd.test.app",
+        &["v1"],
+    )
+    .await;
+    let sbom = artifact(
+        &layout,
+        dir.path(),
+        "sbom.json",
+        b"{}",
+        Some(image.descriptor()),
+        "application/vnd.test.sbom",
+        &[],
+    )
+    .await;
+    let sig = artifact(
+        &layout,
+        dir.path(),
+        "sig",
+        b"sig",
+        Some(sbom.descriptor()),
+        "application/vnd.test.sig",
+        &[],
+    )
+    .await;
+    let tree = discover(&layout, image.digest(), None, 4).await.unwrap();
+    assert_eq!(&tree[0].descriptor.digest, sbom.digest());
+    assert_eq!(&tree[0].referrers[0].descriptor.digest, sig.digest());
+    // The fallback index is an ordinary tag of the layout.
+    let tags = layout.tags().await.unwrap();
+    assert!(
+        tags.contains(&oci_distribution_proto::referrers_tag(image.digest())),
+        "{tags:?}"
+    );
+}
