@@ -1,6 +1,7 @@
 //! The `acr` binary end to end against a real docker-registry.
 
 mod resume;
+mod snapshots;
 mod walkthrough;
 
 use std::path::Path;
