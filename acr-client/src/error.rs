@@ -128,4 +128,15 @@ pub enum Error {
         /// What is missing and what to do instead.
         message: String,
     },
+    /// An ACR management request (`/acr/v1/…`: properties, changeable attributes, tag and
+    /// repository deletes) failed; `reason` says why and what to do.
+    #[error("{action} failed: {reason}")]
+    Management {
+        /// What was being done, naming the repository, tag or digest.
+        action: String,
+        /// The registry's answer (or what was wrong with it) and a hint.
+        reason: String,
+        /// The registry's error answer, when there was one (status and error codes).
+        registry: Option<Box<oci_distribution_proto::RegistryError>>,
+    },
 }

@@ -30,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod acr;
 mod artifact;
 mod client;
 mod config;
@@ -44,6 +45,13 @@ mod store;
 mod tls;
 mod transport;
 
+pub use acr::{
+    ACR_API_VERSION, ArtifactOrder, AttributesUpdate, ChangeableAttributes, ContainerRegistry,
+    ContainerRepository, DeleteRepositoryResult, ManifestPlatform, ManifestProperties, Pager,
+    PurgeOptions, PurgeReport, PurgedManifest, RegistryArtifact, RepositoryProperties,
+    TagProperties, glob_match, parse_manifest, parse_manifest_list, parse_repository_names,
+    parse_tag, parse_tag_list, parse_time,
+};
 pub use acr_auth as auth;
 pub use artifact::{
     DEFAULT_ARTIFACT_TYPE, DEFAULT_FILE_MEDIA_TYPE, FileToPush, ImageSpec, PullOptions, PulledFile,

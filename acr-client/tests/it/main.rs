@@ -8,3 +8,4 @@ mod graph;
 mod hostile;
 mod interop;
 mod layout;
+mod management;

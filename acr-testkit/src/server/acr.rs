@@ -23,6 +23,10 @@ use super::jwt::{self, Issuer, KeyId};
 use super::keys::SigningKey;
 use crate::registry::{Auth, Error, Registry, RegistryOptions, TokenAuth, unique_temp_dir};
 
+// ACR's `/acr/v1` metadata API; a child module so it can read the emulator's state.
+#[path = "acr_v1.rs"]
+mod acr_v1;
+
 /// The AAD audience ACR always accepts (the SDKs ask for `<this>/.default`).
 pub const ACR_AUDIENCE: &str = "https://containerregistry.azure.net";
 /// The user name that says "the password is an ACR refresh token" (`docker login -u …`).
@@ -204,6 +208,7 @@ struct State {
     users: Vec<User>,
     upstream: String,
     client: Client<HttpConnector, Incoming>,
+    v1: acr_v1::V1,
 }
 
 impl State {
@@ -274,6 +279,9 @@ impl AcrEmulator {
         let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
         // Like a login server name, the service is the host clients connect to.
         let service = addr.to_string();
+        let storage = options
+            .storage
+            .unwrap_or_else(|| dir.join("registry-storage"));
         let registry = Registry::start(RegistryOptions {
             auth: Auth::Token(TokenAuth {
                 realm: format!("{url}/oauth2/token"),
@@ -281,7 +289,7 @@ impl AcrEmulator {
                 issuer: ACR_ISSUER.into(),
                 root_cert_bundle: key.cert_pem().to_path_buf(),
             }),
-            storage: options.storage,
+            storage: Some(storage.clone()),
             ..RegistryOptions::default()
         })?;
         let shared = Arc::new(Shared::default());
@@ -314,6 +322,7 @@ impl AcrEmulator {
             users: options.users,
             upstream: registry.base_url(),
             client,
+            v1: acr_v1::V1::new(storage),
         });
         let handler_state = state.clone();
         let background = http::serve("acr-testkit-emulator", listener, tls, move |req| {
@@ -441,8 +450,17 @@ fn method_not_allowed(allow: &str) -> Resp {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path();
     let auth_endpoint = matches!(path, "/oauth2/exchange" | "/oauth2/token");
+    if path.starts_with("/acr/v1/") {
+        return acr_v1::handle(&state, req).await;
+    }
     if !auth_endpoint && !path.starts_with("/aad/") && aad_root_tenant(path).is_none() {
-        return proxy(&state, req).await;
+        if let Some(refused) = acr_v1::guard(&state, &req).await {
+            return refused;
+        }
+        let observed = acr_v1::observe(&req);
+        let resp = proxy(&state, req).await;
+        acr_v1::after(&state, observed, &resp);
+        return resp;
     }
     let delay = state.shared().token_delay();
     if !delay.is_zero() {
@@ -663,7 +681,11 @@ async fn token(state: &State, req: Request<Incoming>) -> Resp {
         Ok(principal) => principal,
         Err(why) => return acr_unauthorized(&why),
     };
-    let anonymous_access = [Grant::repository("*", &["pull"]), Grant::catalog()];
+    // Anonymous pull also reads ACR metadata (`/acr/v1/…`), as the recorded sessions show.
+    let anonymous_access = [
+        Grant::repository("*", &["pull", "metadata_read"]),
+        Grant::catalog(),
+    ];
     let (subject, allowed) = match &principal {
         Principal::Identity(oid) => (oid.as_str(), state.identity_access(oid)),
         Principal::User(user) => (user.name.as_str(), user.access.as_slice()),
