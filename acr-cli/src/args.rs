@@ -50,9 +50,18 @@ pub(crate) enum Command {
     /// Print the digest a tag points at
     #[command(after_help = "Example:\n  acr resolve localhost:5000/hello:v1")]
     Resolve(RefArgs),
-    /// Point more tags at a manifest
-    #[command(after_help = "Example:\n  acr tag localhost:5000/hello:v1 v1.0 latest")]
-    Tag(TagArgs),
+    /// Point more tags at a manifest, or (ACR) list, show, update or delete tags' properties
+    #[command(
+        after_help = "Examples:\n  acr tag localhost:5000/hello:v1 v1.0 latest\n  acr tag list myreg.azurecr.io/hello --orderby time-desc\n  acr tag update myreg.azurecr.io/hello:v1 --write-enabled false",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    Tag(TagCommand),
+    /// Delete old manifests of a repository (ACR), keeping the newest, locked ones skipped
+    #[command(
+        after_help = "Examples:\n  acr purge myreg.azurecr.io/hello --keep 3 --dry-run\n  acr purge myreg.azurecr.io/hello --ago 30d --filter 'dev-*'\n  acr purge myreg.azurecr.io/hello --untagged"
+    )]
+    Purge(PurgeArgs),
     /// Delete only a tag, keeping its manifest (ACR's tag API; elsewhere only with --via-placeholder)
     #[command(
         after_help = "Examples:\n  acr untag myreg.azurecr.io/hello:old\n  acr untag localhost:5000/hello:old --via-placeholder"
@@ -346,14 +355,90 @@ pub(crate) struct RegistryArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct TagArgs {
+pub(crate) struct TagCommand {
+    #[command(subcommand)]
+    pub(crate) action: Option<TagAction>,
     /// The manifest to tag: REGISTRY/REPO:TAG or @DIGEST
-    pub(crate) reference: String,
+    #[arg(required = true)]
+    pub(crate) reference: Option<String>,
     /// New tags
     #[arg(required = true)]
     pub(crate) tags: Vec<String>,
     #[command(flatten)]
     pub(crate) remote: Remote,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TagAction {
+    /// List the tags of a repository with their properties
+    List {
+        #[command(flatten)]
+        target: RefArgs,
+        /// Order by last update
+        #[arg(long, value_enum)]
+        orderby: Option<OrderBy>,
+    },
+    /// Show one tag's properties
+    Show(RefArgs),
+    /// Change a tag's properties (lock it against overwrites or deletes)
+    Update {
+        #[command(flatten)]
+        target: RefArgs,
+        #[command(flatten)]
+        attributes: AttributeArgs,
+    },
+    /// Delete only the tag (the manifest stays)
+    Delete(RefArgs),
+}
+
+/// The changeable attributes of a repository, manifest or tag.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct AttributeArgs {
+    /// Whether it can be deleted
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) delete_enabled: Option<bool>,
+    /// Whether it can be overwritten
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) write_enabled: Option<bool>,
+    /// Whether it shows in listings
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) list_enabled: Option<bool>,
+    /// Whether it can be pulled
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) read_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum OrderBy {
+    /// Newest first
+    TimeDesc,
+    /// Oldest first
+    TimeAsc,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// The repository: REGISTRY/REPO
+    pub(crate) repository: String,
+    /// Keep this many of the newest matching manifests
+    #[arg(long, default_value_t = 0)]
+    pub(crate) keep: usize,
+    /// Only manifests last updated longer ago than this (such as 30d, 12h, 90m)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) ago: Option<String>,
+    /// Only manifests with a tag matching this glob (`*`, `?`)
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) filter: Option<String>,
+    /// Only manifests without tags
+    #[arg(long)]
+    pub(crate) untagged: bool,
+    /// List what would be deleted, delete nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+    #[command(flatten)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,6 +467,30 @@ pub(crate) enum ManifestCommand {
         /// Its media type, when the file has no `mediaType` field
         #[arg(long)]
         media_type: Option<String>,
+    },
+    /// List a repository's manifests with their properties (ACR)
+    #[command(
+        after_help = "Example:\n  acr manifest list myreg.azurecr.io/hello --orderby time-desc"
+    )]
+    List {
+        #[command(flatten)]
+        target: RefArgs,
+        /// Order by last update
+        #[arg(long, value_enum)]
+        orderby: Option<OrderBy>,
+    },
+    /// Show a manifest's properties (ACR; size, times, tags, attributes)
+    #[command(after_help = "Example:\n  acr manifest show myreg.azurecr.io/hello:v1")]
+    Show(RefArgs),
+    /// Change a manifest's properties (ACR)
+    #[command(
+        after_help = "Example:\n  acr manifest update myreg.azurecr.io/hello:v1 --delete-enabled false"
+    )]
+    Update {
+        #[command(flatten)]
+        target: RefArgs,
+        #[command(flatten)]
+        attributes: AttributeArgs,
     },
     /// Print the config blob of an image manifest
     #[command(after_help = "Example:\n  acr manifest fetch-config localhost:5000/hello:v1")]
@@ -419,6 +528,22 @@ pub(crate) enum BlobCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
+    /// Show a repository's properties (ACR)
+    #[command(after_help = "Example:\n  acr repo show myreg.azurecr.io/hello")]
+    Show(RefArgs),
+    /// Change a repository's properties (ACR)
+    #[command(
+        after_help = "Example:\n  acr repo update myreg.azurecr.io/hello --write-enabled false"
+    )]
+    Update {
+        #[command(flatten)]
+        target: RefArgs,
+        #[command(flatten)]
+        attributes: AttributeArgs,
+    },
+    /// Delete a repository with all its manifests and tags (ACR)
+    #[command(after_help = "Example:\n  acr repo delete myreg.azurecr.io/hello")]
+    Delete(RefArgs),
     /// List the repositories of a registry
     #[command(after_help = "Example:\n  acr repo ls localhost:5000")]
     Ls(RegistryArgs),

@@ -15,9 +15,9 @@ use oci_spec_types::{Annotations, Digest, MediaType, Reference};
 use serde_json::json;
 
 use crate::args::{
-    AttachArgs, BlobCommand, Command, CopyArgs, DiscoverArgs, DiscoverFormat, Format, ImageSpecArg,
-    LoginArgs, LogoutArgs, ManifestCommand, PullArgs, PushArgs, RefArgs, RegistryArgs, Remote,
-    RepoCommand, TagArgs,
+    AttachArgs, AttributeArgs, BlobCommand, Command, CopyArgs, DiscoverArgs, DiscoverFormat,
+    Format, ImageSpecArg, LoginArgs, LogoutArgs, ManifestCommand, OrderBy, PullArgs, PurgeArgs,
+    PushArgs, RefArgs, RegistryArgs, Remote, RepoCommand, TagAction, TagCommand,
 };
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
@@ -31,6 +31,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => logout(args),
         Command::Resolve(args) => resolve(args).await,
         Command::Tag(args) => tag(args).await,
+        Command::Purge(args) => purge(args).await,
         Command::Untag {
             target,
             via_placeholder,
@@ -49,6 +50,35 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Blob(command) => blob(command).await,
         Command::Repo(RepoCommand::Tags(args)) => repo_tags(args).await,
         Command::Repo(RepoCommand::Ls(args)) => repo_ls(args).await,
+        Command::Repo(RepoCommand::Show(args)) => {
+            let (registry, reference) = management(&args)?;
+            let properties = registry
+                .repository(reference.repository())
+                .properties()
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
+        }
+        Command::Repo(RepoCommand::Update { target, attributes }) => {
+            let (registry, reference) = management(&target)?;
+            let properties = registry
+                .repository(reference.repository())
+                .update_properties(&attributes_update(&attributes)?)
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
+        }
+        Command::Repo(RepoCommand::Delete(args)) => {
+            let (registry, reference) = management(&args)?;
+            let deleted = registry.delete_repository(reference.repository()).await?;
+            match args.output.format {
+                Format::Text => println!("Deleted {}", reference.repository_only()),
+                Format::Json => print_json(&json!({
+                    "repository": reference.repository_only().to_string(),
+                    "deletedManifests": deleted.manifests_deleted,
+                    "deletedTags": deleted.tags_deleted,
+                }))?,
+            }
+            Ok(())
+        }
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,
@@ -772,8 +802,15 @@ async fn resolve(args: RefArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn tag(args: TagArgs) -> anyhow::Result<()> {
-    let reference = parse_reference(&args.reference)?;
+async fn tag(args: TagCommand) -> anyhow::Result<()> {
+    if let Some(action) = args.action {
+        return manage_tag(action).await;
+    }
+    let reference = parse_reference(
+        args.reference
+            .as_deref()
+            .context("name the manifest to tag")?,
+    )?;
     let target = reference
         .target()
         .context("name the manifest to tag by tag or digest")?;
@@ -830,6 +867,50 @@ async fn manifest(command: ManifestCommand) -> anyhow::Result<()> {
             println!("Pushed {reference}");
             println!("Digest: {digest}");
             Ok(())
+        }
+        ManifestCommand::List { target, orderby } => {
+            let (registry, reference) = management(&target)?;
+            let manifests = registry
+                .repository(reference.repository())
+                .manifest_properties(order(orderby))
+                .all()
+                .await?;
+            match target.output.format {
+                Format::Text => {
+                    for m in &manifests {
+                        println!(
+                            "{}  {}  {}",
+                            m.digest,
+                            m.last_update_time.as_deref().unwrap_or("-"),
+                            m.tags.join(",")
+                        );
+                    }
+                    Ok(())
+                }
+                Format::Json => print_json(&serde_json::to_value(manifests)?),
+            }
+        }
+        ManifestCommand::Show(args) => {
+            let (registry, reference) = management(&args)?;
+            let target = reference
+                .target()
+                .context("name the manifest by tag or digest")?;
+            let properties = registry
+                .artifact(reference.repository(), target)
+                .manifest_properties()
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
+        }
+        ManifestCommand::Update { target, attributes } => {
+            let (registry, reference) = management(&target)?;
+            let what = reference
+                .target()
+                .context("name the manifest by tag or digest")?;
+            let properties = registry
+                .artifact(reference.repository(), what)
+                .update_manifest_properties(&attributes_update(&attributes)?)
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
         }
         ManifestCommand::FetchConfig(args) => {
             let reference = parse_reference(&args.reference)?;
@@ -962,7 +1043,12 @@ async fn repo_ls(args: RegistryArgs) -> anyhow::Result<()> {
     // Any repository name makes a reference to the registry itself.
     let reference = parse_reference(&format!("{host}/catalog"))?;
     let client = client_for(&args.remote, reference.registry())?;
-    let names = client.catalog(&reference).await?;
+    // ACR's own catalog where there is one (it forgets deleted repositories; distribution's
+    // /v2/_catalog does not), the OCI catalog elsewhere.
+    let names = acr_client::ContainerRegistry::new(&client, reference.registry())?
+        .repository_names()
+        .all()
+        .await?;
     match args.output.format {
         Format::Text => {
             for name in &names {
@@ -989,6 +1075,165 @@ fn with_progress(repository: acr_client::Repository, remote: &Remote) -> acr_cli
         Some(bars) => repository.with_progress(bars),
         None => repository,
     }
+}
+
+/// The management view (ACR's `/acr/v1` API) of a reference's registry.
+fn management(args: &RefArgs) -> anyhow::Result<(acr_client::ContainerRegistry, Reference)> {
+    let reference = parse_reference(&args.reference)?;
+    let client = client_for(&args.remote, reference.registry())?;
+    Ok((
+        acr_client::ContainerRegistry::new(&client, reference.registry())?,
+        reference,
+    ))
+}
+
+fn order(orderby: Option<OrderBy>) -> acr_client::ArtifactOrder {
+    match orderby {
+        None => acr_client::ArtifactOrder::None,
+        Some(OrderBy::TimeDesc) => acr_client::ArtifactOrder::LastUpdatedDescending,
+        Some(OrderBy::TimeAsc) => acr_client::ArtifactOrder::LastUpdatedAscending,
+    }
+}
+
+fn attributes_update(args: &AttributeArgs) -> anyhow::Result<acr_client::AttributesUpdate> {
+    let mut update = acr_client::AttributesUpdate::new();
+    let mut any = false;
+    for (value, set) in [
+        (
+            args.delete_enabled,
+            acr_client::AttributesUpdate::can_delete
+                as fn(acr_client::AttributesUpdate, bool) -> acr_client::AttributesUpdate,
+        ),
+        (args.write_enabled, acr_client::AttributesUpdate::can_write),
+        (args.list_enabled, acr_client::AttributesUpdate::can_list),
+        (args.read_enabled, acr_client::AttributesUpdate::can_read),
+    ] {
+        if let Some(value) = value {
+            update = set(update, value);
+            any = true;
+        }
+    }
+    if !any {
+        bail!(
+            "nothing to change: give --delete-enabled, --write-enabled, --list-enabled or --read-enabled"
+        );
+    }
+    Ok(update)
+}
+
+async fn manage_tag(action: TagAction) -> anyhow::Result<()> {
+    match action {
+        TagAction::List { target, orderby } => {
+            let (registry, reference) = management(&target)?;
+            let tags = registry
+                .repository(reference.repository())
+                .tag_properties(order(orderby), None, None)
+                .all()
+                .await?;
+            match target.output.format {
+                Format::Text => {
+                    for tag in &tags {
+                        println!("{tag}");
+                    }
+                    Ok(())
+                }
+                Format::Json => print_json(&serde_json::to_value(tags)?),
+            }
+        }
+        TagAction::Show(args) => {
+            let (registry, reference) = management(&args)?;
+            let tag = reference.tag().context("name the tag: REGISTRY/REPO:TAG")?;
+            let properties = registry
+                .artifact(reference.repository(), tag)
+                .get_tag_properties(tag)
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
+        }
+        TagAction::Update { target, attributes } => {
+            let (registry, reference) = management(&target)?;
+            let tag = reference.tag().context("name the tag: REGISTRY/REPO:TAG")?;
+            let properties = registry
+                .artifact(reference.repository(), tag)
+                .update_tag_properties(tag, &attributes_update(&attributes)?)
+                .await?;
+            print_json(&serde_json::to_value(properties)?)
+        }
+        TagAction::Delete(args) => {
+            let (registry, reference) = management(&args)?;
+            let tag = reference.tag().context("name the tag: REGISTRY/REPO:TAG")?;
+            registry
+                .artifact(reference.repository(), tag)
+                .delete_tag(tag)
+                .await?;
+            println!("Deleted tag {reference}");
+            Ok(())
+        }
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("duration {text:?}: expected a number and a unit, such as 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("duration {text:?}: the unit must be s, m, h or d"),
+    };
+    Ok(std::time::Duration::from_secs(n * seconds))
+}
+
+async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
+    let reference = parse_reference(&args.repository)?;
+    let client = client_for(&args.remote, reference.registry())?;
+    let registry = acr_client::ContainerRegistry::new(&client, reference.registry())?;
+    let options = acr_client::PurgeOptions {
+        keep: args.keep,
+        older_than: args.ago.as_deref().map(parse_duration).transpose()?,
+        tag_filter: args.filter.clone(),
+        untagged_only: args.untagged,
+        dry_run: args.dry_run,
+        now: None,
+    };
+    let report = registry
+        .repository(reference.repository())
+        .purge(&options)
+        .await?;
+    match args.output.format {
+        Format::Text => {
+            let verb = if args.dry_run {
+                "Would delete"
+            } else {
+                "Deleted"
+            };
+            for m in &report.deleted {
+                println!("{verb} {} {}", m.digest, m.tags.join(","));
+            }
+            for m in &report.locked {
+                println!("Skipped (locked: {}) {}", m.locked.join(", "), m.digest);
+            }
+            println!(
+                "{} deleted, {} locked, {} kept",
+                report.deleted.len(),
+                report.locked.len(),
+                report.kept.len()
+            );
+        }
+        Format::Json => print_json(&json!({
+            "dryRun": args.dry_run,
+            "deleted": report.deleted.iter().map(|m| json!({"digest": m.digest, "tags": m.tags})).collect::<Vec<_>>(),
+            "locked": report.locked.iter().map(|m| json!({"digest": m.digest, "locked": m.locked})).collect::<Vec<_>>(),
+            "kept": report.kept,
+        }))?,
+    }
+    Ok(())
 }
 
 /// `--debug`: the client's request events on standard error.

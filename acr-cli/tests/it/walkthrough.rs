@@ -286,3 +286,98 @@ fn azure_ad_logins_store_only_the_acr_refresh_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("AZURE_"), "{err}");
 }
+
+#[test]
+fn acr_management_commands() {
+    let acr = AcrEmulator::start(AcrEmulatorOptions {
+        tls: false,
+        users: vec![User::new("admin", "pw", vec![Grant::everything()])],
+        ..AcrEmulatorOptions::default()
+    })
+    .unwrap();
+    let registry = acr.host();
+    let env = Env::new();
+    let out = env.acr_stdin(
+        &["login", &registry, "-u", "admin", "--password-stdin"],
+        b"pw\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo = format!("{registry}/mgmt/app");
+    for i in 1..=3 {
+        env.write("f.txt", format!("build {i}").as_bytes());
+        env.ok(&["push", &format!("{repo}:v{i}"), "f.txt"]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    // Tagging still works beside the tag subcommands.
+    env.ok(&["tag", &format!("{repo}:v3"), "latest"]);
+
+    let show: serde_json::Value = serde_json::from_str(&env.ok(&["repo", "show", &repo])).unwrap();
+    assert_eq!(show["imageName"], "mgmt/app");
+    assert_eq!(show["tagCount"], 4);
+    let listed = env.ok(&["manifest", "list", &repo, "--orderby", "time-desc"]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.lines().next().unwrap().contains("latest"),
+        "newest first: {listed}"
+    );
+    let tags: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tag", "list", &repo, "--format", "json"])).unwrap();
+    assert_eq!(tags.as_array().unwrap().len(), 4);
+
+    // Lock v1: it can be neither overwritten nor deleted, and the errors say so.
+    let locked: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "tag",
+        "update",
+        &format!("{repo}:v1"),
+        "--write-enabled",
+        "false",
+        "--delete-enabled",
+        "false",
+    ]))
+    .unwrap();
+    assert_eq!(locked["changeableAttributes"]["writeEnabled"], false);
+    env.write("g.txt", b"overwrite attempt");
+    let err = env.fails(&["push", &format!("{repo}:v1"), "g.txt"]);
+    assert!(
+        err.to_lowercase().contains("disallowed")
+            || err.contains("locked")
+            || err.contains("not allowed"),
+        "{err}"
+    );
+    let err = env.fails(&["tag", "delete", &format!("{repo}:v1")]);
+    assert!(err.contains("v1"), "{err}");
+
+    // Purge: keep the newest, the locked one is skipped and reported.
+    let dry = env.ok(&["purge", &repo, "--keep", "1", "--dry-run"]);
+    assert!(
+        dry.contains("Would delete") && dry.contains("locked"),
+        "{dry}"
+    );
+    assert_eq!(
+        env.ok(&["manifest", "list", &repo]).lines().count(),
+        3,
+        "a dry run deletes nothing"
+    );
+    let done = env.ok(&["purge", &repo, "--keep", "1"]);
+    assert!(done.contains("1 deleted, 1 locked, 1 kept"), "{done}");
+    assert_eq!(env.ok(&["manifest", "list", &repo]).lines().count(), 2);
+
+    env.ok(&[
+        "tag",
+        "update",
+        &format!("{repo}:v1"),
+        "--write-enabled",
+        "true",
+        "--delete-enabled",
+        "true",
+    ]);
+    env.ok(&["tag", "delete", &format!("{repo}:v1")]);
+    let show: serde_json::Value = serde_json::from_str(&env.ok(&["repo", "show", &repo])).unwrap();
+    assert_eq!(show["tagCount"], 2, "{show}");
+    env.ok(&["repo", "delete", &repo]);
+    assert!(!env.ok(&["repo", "ls", &registry]).contains("mgmt/app"));
+}
