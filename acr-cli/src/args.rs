@@ -82,6 +82,9 @@ pub(crate) enum Command {
     /// Repository operations
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Print the manual page (roff); `cargo xtask man` writes it to target/dist/acr.1
+    #[command(hide = true)]
+    Manpage,
     /// Print a shell completion script
     #[command(after_help = "Example:\n  acr completion bash > /etc/bash_completion.d/acr")]
     Completion {
@@ -218,6 +221,9 @@ pub(crate) struct PullArgs {
     /// Also pull layers without a title (named by digest)
     #[arg(long)]
     pub(crate) include_untitled: bool,
+    /// Also pull the artifact's subject (and its subject, recursively) into the same folder
+    #[arg(long)]
+    pub(crate) include_subject: bool,
     /// Pull from an OCI image layout folder instead of a registry
     #[arg(long)]
     pub(crate) oci_layout: bool,
@@ -548,6 +554,14 @@ pub(crate) enum RepoCommand {
     #[command(after_help = "Example:\n  acr repo ls localhost:5000")]
     Ls(RegistryArgs),
     /// List a repository's tags
-    #[command(after_help = "Example:\n  acr repo tags localhost:5000/hello")]
-    Tags(RefArgs),
+    #[command(
+        after_help = "Example:\n  acr repo tags localhost:5000/hello\n  acr repo tags localhost:5000/hello --last v1.2"
+    )]
+    Tags {
+        #[command(flatten)]
+        target: RefArgs,
+        /// Only tags sorting after this one
+        #[arg(long)]
+        last: Option<String>,
+    },
 }

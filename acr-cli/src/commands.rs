@@ -48,7 +48,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Manifest(command) => manifest(command).await,
         Command::Blob(command) => blob(command).await,
-        Command::Repo(RepoCommand::Tags(args)) => repo_tags(args).await,
+        Command::Repo(RepoCommand::Tags { target, last }) => repo_tags(target, last).await,
         Command::Repo(RepoCommand::Ls(args)) => repo_ls(args).await,
         Command::Repo(RepoCommand::Show(args)) => {
             let (registry, reference) = management(&args)?;
@@ -77,6 +77,10 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
                     "deletedTags": deleted.tags_deleted,
                 }))?,
             }
+            Ok(())
+        }
+        Command::Manpage => {
+            clap_mangen::Man::new(crate::args::Cli::command()).render(&mut std::io::stdout())?;
             Ok(())
         }
         Command::Completion { shell } => {
@@ -381,7 +385,26 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         platform,
     };
-    let (manifest, files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
+    let (manifest, mut files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
+    if args.include_subject {
+        // Follow `subject` links (signature -> image -> ...), each manifest once.
+        let mut seen = std::collections::HashSet::from([manifest.digest().clone()]);
+        let mut next = manifest.manifest().subject().cloned();
+        while let Some(subject) = next.take() {
+            if !seen.insert(subject.digest.clone()) || seen.len() > 16 {
+                break;
+            }
+            let (parent, more) = pull_files(
+                store.as_ref(),
+                subject.digest.as_str(),
+                &args.output,
+                &options,
+            )
+            .await?;
+            files.extend(more);
+            next = parent.manifest().subject().cloned();
+        }
+    }
     if args.format.format == Format::Json {
         let files: Vec<_> = files
             .iter()
@@ -1016,11 +1039,15 @@ async fn blob(command: BlobCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn repo_tags(args: RefArgs) -> anyhow::Result<()> {
+async fn repo_tags(args: RefArgs, last: Option<String>) -> anyhow::Result<()> {
     let reference = parse_reference(&args.reference)?;
     let repo = client_for(&args.remote, reference.registry())?.repository(&reference)?;
     let mut tags = repo.tags().await?;
     tags.sort();
+    if let Some(last) = &last {
+        tags.retain(|t| t > last);
+    }
+
     match args.output.format {
         Format::Text => {
             for tag in tags {

@@ -26,6 +26,7 @@ tasks:
   test [--skip-lint]        fmt, clippy, layering, all tests, demo, fuzz build (what CI runs)
   demo [--registry HOST]    push / list / pull round trip (starts a local registry when none is given)
   check-layers              fail when a crate depends on a layer above it
+  man                       the manual page and shell completions into target/dist
   registry up [--tls] [--basic] [--port N] | down
   fuzz [--seconds N]        run every fuzz target for N seconds (default 30)
   bench [--quick] [--runs N] [--cases hash,large,small,copy,startup]
@@ -41,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         ["demo", rest @ ..] => demo::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["check-layers"] => layers::check(),
+        ["man"] => man(),
         ["registry", rest @ ..] => registry::run(rest),
         ["fuzz", rest @ ..] => fuzz(rest),
         ["help" | "--help" | "-h"] | [] => {
@@ -139,6 +141,37 @@ fn ensure_peers() -> anyhow::Result<()> {
 
 /// The version of the `oras` Python package the interoperability tests were written against.
 const ORAS_PY: &str = "oras==0.2.43";
+
+/// The manual page and shell completions of `acr`, into target/dist.
+fn man() -> anyhow::Result<()> {
+    run(cargo().args(["build", "--quiet", "-p", "acr-cli"]))?;
+    let acr = root().join("target/debug/acr");
+    let dist = root().join("target/dist");
+    std::fs::create_dir_all(&dist)?;
+    let capture = |args: &[&str]| -> anyhow::Result<Vec<u8>> {
+        let out = Command::new(&acr)
+            .args(args)
+            .output()
+            .context("running acr")?;
+        if !out.status.success() {
+            bail!(
+                "acr {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out.stdout)
+    };
+    std::fs::write(dist.join("acr.1"), capture(&["manpage"])?)?;
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        std::fs::write(
+            dist.join(format!("acr.{shell}")),
+            capture(&["completion", shell])?,
+        )?;
+    }
+    println!("wrote {} (acr.1 and completions)", dist.display());
+    Ok(())
+}
 
 fn fuzz(args: &[&str]) -> anyhow::Result<()> {
     let seconds = match args {

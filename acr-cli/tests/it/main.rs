@@ -1,5 +1,6 @@
 //! The `acr` binary end to end against a real docker-registry.
 
+mod interop;
 mod resume;
 mod snapshots;
 mod walkthrough;
@@ -359,6 +360,10 @@ fn every_command_has_help_with_examples() {
         );
     }
     assert!(env.ok(&["--version"]).starts_with("acr "));
+    assert!(
+        env.ok(&["manpage"]).contains(".TH acr 1"),
+        "a manual page in roff"
+    );
     let completion = env.ok(&["completion", "bash"]);
     assert!(completion.contains("_acr()"), "{completion}");
 }
