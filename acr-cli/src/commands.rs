@@ -141,9 +141,7 @@ fn client_with(remote: &Remote, registry: &str, chunk_size: Option<u64>) -> anyh
         value.set_sensitive(true);
         headers.append(name, value);
     }
-    if remote.debug {
-        init_debug_log();
-    }
+    init_log(remote.debug);
     let defaults = ClientConfig::default();
     let chunk_size = chunk_size.unwrap_or(defaults.chunk_size).max(1);
     let client = Client::new(ClientConfig {
@@ -1263,12 +1261,19 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--debug`: the client's request events on standard error.
-fn init_debug_log() {
+/// Warnings (such as a broken credential helper) always reach standard error; with `--debug`
+/// every request does too.
+fn init_log(debug: bool) {
+    let level = if debug {
+        tracing_subscriber::filter::LevelFilter::DEBUG
+    } else {
+        tracing_subscriber::filter::LevelFilter::WARN
+    };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_max_level(level)
         .with_target(false)
+        .without_time()
         .try_init();
 }
 

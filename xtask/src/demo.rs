@@ -94,6 +94,41 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     ]))?;
     compare(&files, &pulled)?;
 
+    // The rest of the seed walkthrough: inspect, attach and discover, copy, delete.
+    super::step(&format!("acr manifest fetch --pretty {reference}:v1"));
+    super::run(&mut acr_cmd(&[
+        "manifest",
+        "fetch",
+        "--pretty",
+        &format!("{reference}:v1"),
+    ]))?;
+    std::fs::write(
+        files_dir.join("signature.json"),
+        br#"{"signed-by":"acr demo"}"#,
+    )?;
+    super::step(&format!("acr attach {reference}:v1 signature.json"));
+    super::run(&mut acr_cmd(&[
+        "attach",
+        &format!("{reference}:v1"),
+        "signature.json",
+        "--artifact-type",
+        "application/vnd.acr.demo.signature.v1",
+    ]))?;
+    super::step(&format!("acr discover {reference}:v1"));
+    super::run(&mut acr_cmd(&["discover", &format!("{reference}:v1")]))?;
+    let copy = format!("{host}/demo/copy:v1");
+    super::step(&format!(
+        "acr copy -r {reference}:v1 {copy} (same registry: blobs are mounted)"
+    ));
+    super::run(&mut acr_cmd(&[
+        "copy",
+        "-r",
+        &format!("{reference}:v1"),
+        &copy,
+    ]))?;
+    super::step(&format!("acr manifest delete {copy}"));
+    super::run(&mut acr_cmd(&["manifest", "delete", &copy]))?;
+
     // The embedded default: the same round trip with no registry at all.
     let layout = work.join("layout");
     let layout_ref = format!("{}:v1", layout.display());

@@ -295,11 +295,22 @@ fn a_broken_credential_helper_falls_back_to_the_file() {
         .as_bytes(),
     );
     env.write("x.txt", b"x");
-    env.ok(&[
+    let out = env.acr(&[
         "push",
         &format!("{}/fallback/x:v1", registry.host()),
         "x.txt",
     ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("docker-credential-desktop-missing is not installed")
+            && said.contains("instead"),
+        "a clear warning: {said}"
+    );
 }
 
 #[test]
