@@ -119,8 +119,11 @@ fn client_for(remote: &Remote, registry: &str) -> anyhow::Result<Client> {
 /// [`client_for`] with a chunk size for uploads.
 fn client_with(remote: &Remote, registry: &str, chunk_size: Option<u64>) -> anyhow::Result<Client> {
     let transport = TransportConfig {
-        // A CA file means TLS is wanted, even on loopback.
-        plain_http: match (remote.plain_http, remote.ca_file.is_some()) {
+        // A CA file or --insecure means TLS is wanted, even on loopback.
+        plain_http: match (
+            remote.plain_http,
+            remote.ca_file.is_some() || remote.insecure,
+        ) {
             (true, _) => PlainHttp::Always,
             (false, true) => PlainHttp::Never,
             (false, false) => PlainHttp::LoopbackOnly,

@@ -650,3 +650,156 @@ fn debug_logs_requests_but_never_secrets() {
         );
     }
 }
+
+#[test]
+fn the_remaining_flags_do_what_they_say() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let tls = Registry::start(RegistryOptions {
+        tls: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let env = Env::new();
+    env.write("a.txt", b"annotated");
+    env.write("config.json", br#"{"kind":"demo"}"#);
+    env.write(
+        "annotations.json",
+        br#"{"$manifest":{"org.opencontainers.image.description":"from a file"},"a.txt":{"com.example.role":"readme"}}"#,
+    );
+    let repo = format!("{}/flags/app", registry.host());
+
+    // --annotation-file, --config FILE:TYPE, --image-spec v1.0, --export-manifest
+    let out = env.ok(&[
+        "push",
+        &format!("{repo}:v1"),
+        "a.txt",
+        "--annotation-file",
+        "annotations.json",
+        "--config",
+        "config.json:application/vnd.example.config+json",
+        "--image-spec",
+        "v1.0",
+        "--export-manifest",
+        "exported.json",
+        "--plain-http",
+    ]);
+    let digest = digest_line(&out);
+    let exported = std::fs::read(env.path("exported.json")).unwrap();
+    assert!(
+        oci_spec_types::Digest::parse(&digest)
+            .unwrap()
+            .matches(&exported),
+        "the exported bytes are the pushed manifest"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&exported).unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.description"],
+        "from a file"
+    );
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["com.example.role"],
+        "readme"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.example.config+json"
+    );
+    assert!(
+        manifest.get("artifactType").is_none(),
+        "image-spec v1.0 has no artifactType"
+    );
+    assert_eq!(
+        env.acr(&["manifest", "fetch-config", &format!("{repo}:v1")])
+            .stdout,
+        br#"{"kind":"demo"}"#
+    );
+    let descriptor: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "manifest",
+        "fetch",
+        "--descriptor",
+        &format!("{repo}:v1"),
+    ]))
+    .unwrap();
+    assert_eq!(descriptor["digest"], digest.as_str());
+    assert_eq!(descriptor["size"], exported.len());
+
+    // --keep-old-files keeps a local change; without it the file is replaced.
+    env.ok(&["pull", &format!("{repo}:v1"), "-o", "out"]);
+    std::fs::write(env.path("out/a.txt"), b"local edit").unwrap();
+    env.ok(&[
+        "pull",
+        &format!("{repo}:v1"),
+        "-o",
+        "out",
+        "--keep-old-files",
+    ]);
+    assert_eq!(std::fs::read(env.path("out/a.txt")).unwrap(), b"local edit");
+    env.ok(&["pull", &format!("{repo}:v1"), "-o", "out"]);
+    assert_eq!(std::fs::read(env.path("out/a.txt")).unwrap(), b"annotated");
+
+    // blob push / fetch -o FILE / delete
+    let blob: serde_json::Value =
+        serde_json::from_str(&env.ok(&["blob", "push", &repo, "config.json", "--format", "json"]))
+            .unwrap();
+    let blob_digest = blob["digest"].as_str().unwrap().to_owned();
+    env.ok(&[
+        "blob",
+        "fetch",
+        &format!("{repo}@{blob_digest}"),
+        "-o",
+        "blob.bin",
+    ]);
+    assert_eq!(
+        std::fs::read(env.path("blob.bin")).unwrap(),
+        br#"{"kind":"demo"}"#
+    );
+    env.ok(&["blob", "delete", &format!("{repo}@{blob_digest}")]);
+    let err = env.fails(&[
+        "blob",
+        "fetch",
+        &format!("{repo}@{blob_digest}"),
+        "-o",
+        "gone.bin",
+    ]);
+    assert!(err.contains("not found"), "{err}");
+
+    // discover --format table
+    env.ok(&[
+        "attach",
+        &format!("{repo}:v1"),
+        "a.txt",
+        "--artifact-type",
+        "application/vnd.test.note",
+    ]);
+    let table = env.ok(&["discover", &format!("{repo}:v1"), "--format", "table"]);
+    assert!(
+        table.starts_with("DIGEST") && table.contains("application/vnd.test.note"),
+        "{table}"
+    );
+
+    // --insecure reaches a TLS registry whose CA is not given; without it, a clear TLS error.
+    let secure = format!("{}/flags/tls", tls.host());
+    let err = env.fails(&["repo", "tags", &secure, "--ca-file", "/dev/null"]);
+    assert!(err.contains("CA file"), "{err}");
+    env.write("b.txt", b"b");
+    let err = env.fails(&[
+        "push",
+        &format!("{secure}:v1"),
+        "b.txt",
+        "--ca-file",
+        &env.path("annotations.json").to_string_lossy(),
+    ]);
+    assert!(
+        err.to_lowercase().contains("ca file") || err.to_lowercase().contains("pem"),
+        "{err}"
+    );
+    let ca = tls.ca_file().unwrap();
+    env.ok(&[
+        "push",
+        &format!("{secure}:v1"),
+        "b.txt",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(env.ok(&["repo", "tags", &secure, "--insecure"]), "v1\n");
+}
