@@ -96,8 +96,33 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn parse_reference(text: &str) -> anyhow::Result<Reference> {
-    text.parse::<Reference>()
+    // With `REGISTRY_ENDPOINT` (what the Azure SDK samples read) or `ACR_REGISTRY` set, a
+    // reference whose first part is not a host (no `.` or `:`, not `localhost`) is in that
+    // registry: `samples/artifact:readme`, as docker decides.
+    let first = text.split('/').next().unwrap_or_default();
+    let looks_like_host =
+        first.contains('.') || first.contains(':') || first == "localhost" || !text.contains('/');
+    let full = match default_registry() {
+        Some(registry) if !looks_like_host || !text.contains('/') => format!("{registry}/{text}"),
+        _ => text.to_owned(),
+    };
+    full.parse::<Reference>()
         .with_context(|| format!("invalid reference {text:?}"))
+}
+
+/// The registry from `ACR_REGISTRY` or `REGISTRY_ENDPOINT` (scheme and slashes dropped).
+fn default_registry() -> Option<String> {
+    ["ACR_REGISTRY", "REGISTRY_ENDPOINT"]
+        .iter()
+        .find_map(|name| {
+            let value = std::env::var(name).ok()?;
+            let host = value
+                .trim()
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            (!host.is_empty()).then(|| host.to_owned())
+        })
 }
 
 fn docker_config(remote: &Remote) -> anyhow::Result<DockerConfig> {
@@ -323,6 +348,17 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
         }
     }
     let manifest = push_files(store.as_ref(), &files, &options).await?;
+    if args.output.format == Format::Text
+        && let oci_spec_types::Manifest::Image(image) = manifest.manifest()
+    {
+        for layer in &image.layers {
+            eprintln!(
+                "Uploaded  {} {}",
+                layer.digest.short(),
+                layer.title().unwrap_or(layer.media_type.as_str())
+            );
+        }
+    }
     if let Some(path) = &args.export_manifest {
         std::fs::write(path, manifest.bytes())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -479,6 +515,17 @@ async fn attach(args: AttachArgs) -> anyhow::Result<()> {
         ..PushOptions::default()
     };
     let manifest = push_files(store.as_ref(), &files, &options).await?;
+    if args.output.format == Format::Text
+        && let oci_spec_types::Manifest::Image(image) = manifest.manifest()
+    {
+        for layer in &image.layers {
+            eprintln!(
+                "Uploaded  {} {}",
+                layer.digest.short(),
+                layer.title().unwrap_or(layer.media_type.as_str())
+            );
+        }
+    }
     match args.output.format {
         Format::Text => {
             println!("Attached to {} ({})", args.reference, subject.digest);

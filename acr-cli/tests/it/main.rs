@@ -803,3 +803,39 @@ fn the_remaining_flags_do_what_they_say() {
     ]);
     assert_eq!(env.ok(&["repo", "tags", &secure, "--insecure"]), "v1\n");
 }
+
+#[test]
+fn references_without_a_registry_use_the_environments() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    env.write("r.txt", b"readme");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acr"))
+            .args(args)
+            .current_dir(env.path(""))
+            .env("DOCKER_CONFIG", env.path("docker"))
+            .env("REGISTRY_ENDPOINT", format!("http://{}", registry.host()))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["push", "samples/artifact:readme", "r.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Uploaded  "),
+        "ORAS-like status lines"
+    );
+    assert_eq!(
+        env.ok(&[
+            "repo",
+            "tags",
+            &format!("{}/samples/artifact", registry.host())
+        ]),
+        "readme\n"
+    );
+    let out = run(&["repo", "tags", "samples/artifact"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "readme\n");
+}
