@@ -224,6 +224,10 @@ pub(crate) struct PullArgs {
     /// Also pull the artifact's subject (and its subject, recursively) into the same folder
     #[arg(long)]
     pub(crate) include_subject: bool,
+    /// Download each large file with this many parallel range requests (helps against storage
+    /// that caps each connection)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) parallel_ranges: usize,
     /// Pull from an OCI image layout folder instead of a registry
     #[arg(long)]
     pub(crate) oci_layout: bool,

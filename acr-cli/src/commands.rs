@@ -421,6 +421,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         include_untitled: args.include_untitled,
         concurrency: args.concurrency,
         platform,
+        parallel_ranges: args.parallel_ranges,
     };
     let (manifest, mut files) = pull_files(store.as_ref(), &target, &args.output, &options).await?;
     if args.include_subject {

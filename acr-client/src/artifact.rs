@@ -176,6 +176,9 @@ pub struct PullOptions {
     pub concurrency: usize,
     /// When the target is an index, the platform's manifest is pulled.
     pub platform: Option<oci_spec_types::Platform>,
+    /// Download each large file from a registry with this many ranged requests at once (0 or
+    /// 1: one request). Pays off against storage that caps each connection.
+    pub parallel_ranges: usize,
 }
 
 /// What a pull wrote.
@@ -326,6 +329,13 @@ pub async fn pull_files(
                 == Some("true")
             {
                 fetch_directory(store, &descriptor, &path).await?;
+            } else if let Some(repository) = store
+                .as_repository()
+                .filter(|_| options.parallel_ranges > 1)
+            {
+                repository
+                    .fetch_to_file_parallel(&descriptor, &path, options.parallel_ranges)
+                    .await?;
             } else {
                 store.fetch_to_file(&descriptor, &path).await?;
             }

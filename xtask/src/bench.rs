@@ -635,6 +635,31 @@ impl Bench {
                 check_size(&out.join("large.bin"), self.sizes.large)?;
                 self.results
                     .record(Case::Large, &pull_op, "acr", bytes, sample);
+                if self.acr_ranged {
+                    let out = self.fresh_dir("pulled-acr-ranged")?;
+                    let sample = self.measure(
+                        &self.work,
+                        &argv([
+                            self.acr.as_os_str(),
+                            "pull".as_ref(),
+                            target.as_ref(),
+                            "-o".as_ref(),
+                            out.as_os_str(),
+                            "--parallel-ranges".as_ref(),
+                            "4".as_ref(),
+                        ]),
+                        Some(&registry),
+                    )?;
+                    check_size(&out.join("large.bin"), self.sizes.large)?;
+                    self.results.record(
+                        Case::Large,
+                        &format!("{pull_op}, parallel ranges"),
+                        "acr",
+                        bytes,
+                        sample,
+                    );
+                    let _ = std::fs::remove_dir_all(out);
+                }
             }
             if self.skopeo {
                 let registry = BenchRegistry::start()?;

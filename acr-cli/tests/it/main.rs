@@ -839,3 +839,22 @@ fn references_without_a_registry_use_the_environments() {
     let out = run(&["repo", "tags", "samples/artifact"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "readme\n");
 }
+
+#[test]
+fn parallel_ranged_pull_gives_the_same_file() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    let content: Vec<u8> = (0..(6u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    env.write("six.bin", &content);
+    let reference = format!("{}/ranges/six:v1", registry.host());
+    env.ok(&["push", &reference, "six.bin"]);
+    env.ok(&["pull", &reference, "-o", "out", "--parallel-ranges", "4"]);
+    assert!(std::fs::read(env.path("out/six.bin")).unwrap() == content);
+    let names: Vec<_> = std::fs::read_dir(env.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no partial left: {names:?}");
+}
