@@ -86,12 +86,7 @@ pub async fn put_with_subject(
     tags: &[String],
 ) -> Result<(), Error> {
     let indexed = store.put_manifest_indexed(manifest, tags).await?;
-    if let Some(subject) = manifest.manifest().subject()
-        && !indexed
-    {
-        index_referrer(store, &subject.digest, manifest).await?;
-    }
-    Ok(())
+    index_unless_indexed(store, manifest, indexed).await
 }
 
 /// [`put_with_subject`] for a manifest reached through another (no tags).
@@ -100,6 +95,15 @@ async fn put_child_with_subject(
     manifest: &ManifestBytes,
 ) -> Result<(), Error> {
     let indexed = store.put_child_manifest(manifest).await?;
+    index_unless_indexed(store, manifest, indexed).await
+}
+
+/// Records a manifest with a subject in the fallback index, unless the store indexed it.
+async fn index_unless_indexed(
+    store: &dyn ContentStore,
+    manifest: &ManifestBytes,
+    indexed: bool,
+) -> Result<(), Error> {
     if let Some(subject) = manifest.manifest().subject()
         && !indexed
     {

@@ -534,7 +534,6 @@ impl Registry {
         )
     }
 
-    /// `base/v2/<segments…>`.
     /// The next page of [`Registry::referrers_request`], from the previous page's `Link`.
     /// Refuses a link to another host.
     pub fn referrers_next_request(
@@ -552,6 +551,7 @@ impl Registry {
         )
     }
 
+    /// `base/v2/<segments…>`.
     fn url(&self, operation: Operation, segments: &[&str]) -> Result<Url, Error> {
         let mut url = self.base.clone();
         url.path_segments_mut()

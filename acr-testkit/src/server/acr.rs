@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HOST, HeaderName, HeaderValue};
+use hyper::header::{HOST, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -843,35 +843,10 @@ async fn aad_token(state: &State, req: Request<Incoming>) -> Resp {
     }
 }
 
-/// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), plus
-/// `Expect` (the emulator already answered it).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-];
-
+/// The shared hop-by-hop stripping, plus `Expect` (the emulator already answered it).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
+    http::strip_hop_by_hop(headers);
+    headers.remove(hyper::header::EXPECT);
 }
 
 /// Forwards a request to docker-registry, streaming both bodies. The original `Host` and
@@ -1022,7 +997,7 @@ mod tests {
     fn hop_by_hop_headers_and_connection_listed_ones_go() {
         let mut headers = HeaderMap::new();
         headers.insert(
-            CONNECTION,
+            hyper::header::CONNECTION,
             HeaderValue::from_static("keep-alive, x-private"),
         );
         headers.insert("x-private", HeaderValue::from_static("1"));

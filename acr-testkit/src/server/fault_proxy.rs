@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -675,7 +675,7 @@ async fn forward(
             format!("acr-testkit fault proxy: unusable path {path:?}: {e}\n"),
         )
     })?;
-    strip_hop_by_hop(req.headers_mut());
+    http::strip_hop_by_hop(req.headers_mut());
     // hyper sets the upstream's Host from the URI; Locations are rewritten on the way back.
     req.headers_mut().remove(HOST);
     *req.uri_mut() = uri;
@@ -708,7 +708,7 @@ async fn forward(
 /// Applies a response fault and rewrites `Location` to point at the proxy.
 fn alter(state: &State, resp: Response<Incoming>, fault: Option<&FaultAction>) -> ProxyResp {
     let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    http::strip_hop_by_hop(&mut parts.headers);
     if let Some(location) = parts.headers.get(hyper::header::LOCATION)
         && let Ok(text) = location.to_str()
         && let Some(rest) = text.strip_prefix(&state.upstream)
@@ -810,41 +810,13 @@ async fn storage(state: Arc<State>, req: Request<Incoming>) -> ProxyResp {
     match state.client.request(upstream).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
+            http::strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, body.map_err(boxed).boxed_unsync())
         }
         Err(e) => text_response(
             StatusCode::BAD_GATEWAY,
             format!("acr-testkit storage: fetching from the registry failed: {e}\n"),
         ),
-    }
-}
-
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
     }
 }
 
