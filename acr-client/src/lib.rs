@@ -36,6 +36,7 @@ mod client;
 mod config;
 mod directory;
 mod error;
+mod file_writer;
 mod graph;
 mod http;
 mod layout;

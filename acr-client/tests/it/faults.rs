@@ -159,7 +159,12 @@ async fn upload_cut_mid_patch_resumes_from_the_registrys_offset() {
     assert_eq!(d.size, size as u64);
     assert!(plan.exhausted(), "the cut happened");
 
-    let log = plan.requests();
+    // The existence check (HEAD) runs once the hash is done, wherever the chunks are then.
+    let (heads, log): (Vec<_>, Vec<_>) = plan
+        .requests()
+        .into_iter()
+        .partition(|r| r.method == "HEAD");
+    assert_eq!(heads.len(), 1, "one existence check: {heads:#?}");
     let cut = log
         .iter()
         .position(|r| r.fault.is_some())
@@ -191,6 +196,106 @@ async fn upload_cut_mid_patch_resumes_from_the_registrys_offset() {
     let out = dir.path().join("back");
     repo.fetch_to_file(&d, &out).await.unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), content);
+}
+
+/// Pauses the upload after its first chunk, long enough for the first hashing to be done
+/// for sure (5-8 MiB take milliseconds), then optionally changes one byte of a file.
+#[derive(Default)]
+struct AfterFirstChunk {
+    change: Option<(std::path::PathBuf, u64)>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl acr_client::Progress for AfterFirstChunk {
+    fn update(&self, digest: Option<&Digest>, done: u64, _total: Option<u64>) {
+        use std::io::{Seek, Write};
+        let first = !self.done.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if digest.is_some() || done == 0 || !first {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some((path, offset)) = &self.change {
+            let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.seek(std::io::SeekFrom::Start(*offset)).unwrap();
+            file.write_all(b"!").unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_changes_while_it_is_sent_in_chunks_fails_the_push() {
+    let s = setup(Auth::Anonymous);
+    let plan = s.proxy.plan();
+    let client = Client::new(config()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.bin");
+    let content = pseudo_random(5 * MIB, 7);
+    std::fs::write(&path, &content).unwrap();
+    let progress = std::sync::Arc::new(AfterFirstChunk {
+        change: Some((path.clone(), 4 * MIB as u64)),
+        ..AfterFirstChunk::default()
+    });
+    let repo = client
+        .repository(&reference(&s.proxy, "faults/changing"))
+        .unwrap()
+        .with_progress(progress);
+    let error = repo
+        .push_file(MediaType::ImageLayer, &path)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::ChangedWhileReading { path: p } if *p == path),
+        "{error:?}"
+    );
+    let finishing_puts = plan
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(finishing_puts, 0, "the upload was never finished");
+    let original = Descriptor::new(
+        MediaType::ImageLayer,
+        Digest::sha256_of(&content),
+        5 * MIB as u64,
+    );
+    let plain = client
+        .repository(&reference(&s.proxy, "faults/changing"))
+        .unwrap();
+    assert_eq!(plain.blob_exists(&original.digest).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_the_registry_has_is_not_uploaded_to_the_end() {
+    let s = setup(Auth::Anonymous);
+    let plan = s.proxy.plan();
+    let client = Client::new(config()).unwrap();
+    let repo = client
+        .repository(&reference(&s.proxy, "faults/present"))
+        .unwrap()
+        .with_progress(std::sync::Arc::new(AfterFirstChunk::default()));
+    let content = pseudo_random(8 * MIB, 9);
+    let seeded = seed_blob(&client, repo.reference(), &content).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.bin");
+    std::fs::write(&path, &content).unwrap();
+    plan.reset_stats();
+    let pushed = repo.push_file(MediaType::ImageLayer, &path).await.unwrap();
+    assert_eq!(pushed, seeded);
+    let log = plan.requests();
+    assert_eq!(
+        log.iter().filter(|r| r.method == "HEAD").count(),
+        1,
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().filter(|r| r.method == "PATCH").count() <= 2,
+        "the upload (8 chunks) stopped once the registry said it has the blob: {log:#?}"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r.method == "PUT").count(),
+        0,
+        "{log:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
