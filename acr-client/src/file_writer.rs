@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 
 /// Chunks waiting for the writer thread; with hyper's frames of up to ~400 KB this bounds
-/// the memory a slow disk can hold up.
-const QUEUED_CHUNKS: usize = 32;
+/// the memory a slow disk can hold up (about 3 MiB per download).
+const QUEUED_CHUNKS: usize = 8;
 
 /// Bytes written between two background flushes. Measured on a 1 GiB pull: 4 to 64 MiB are
 /// alike (1.0 s), 128 MiB is slower (1.2 s), none at all 1.4 s.
@@ -29,14 +29,16 @@ pub(crate) struct FileWriter {
 }
 
 impl FileWriter {
-    /// Starts writing at `file`'s current position; `path` names it in errors.
-    pub(crate) fn spawn(file: std::fs::File, path: &Path, sync_at_end: bool) -> Self {
+    /// Starts writing at `file`'s current position; `path` names it in errors. With
+    /// `durable`, the file is flushed to disk as it grows and synced at the end (a writer of
+    /// one part of a file leaves that to whoever owns the whole).
+    pub(crate) fn spawn(file: std::fs::File, path: &Path, durable: bool) -> Self {
         let (chunks, receiver) = mpsc::channel(QUEUED_CHUNKS);
         let (result_sender, result) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("acr-file-writer".into())
             .spawn(move || {
-                let _ = result_sender.send(write_all(file, receiver, sync_at_end));
+                let _ = result_sender.send(write_all(file, receiver, durable));
             });
         let (chunks, result) = match spawned {
             Ok(_) => (Some(chunks), Some(result)),
@@ -66,7 +68,7 @@ impl FileWriter {
         }
     }
 
-    /// Writes what is queued, flushes to disk when asked to at spawn, and gives the file back.
+    /// Writes what is queued, syncs when durable, and gives the file back.
     /// Also the way to keep what arrived when a download fails.
     pub(crate) async fn finish(&mut self) -> Result<std::fs::File, Error> {
         self.chunks = None;
@@ -92,14 +94,14 @@ impl FileWriter {
 fn write_all(
     mut file: std::fs::File,
     mut chunks: mpsc::Receiver<Bytes>,
-    sync_at_end: bool,
+    durable: bool,
 ) -> std::io::Result<std::fs::File> {
     let mut flusher: Option<Flusher> = None;
     let mut unflushed = 0u64;
     while let Some(chunk) = chunks.blocking_recv() {
         file.write_all(&chunk)?;
         unflushed += chunk.len() as u64;
-        if unflushed >= FLUSH_EVERY {
+        if durable && unflushed >= FLUSH_EVERY {
             unflushed = 0;
             if flusher.is_none() {
                 flusher = file.try_clone().ok().and_then(Flusher::spawn);
@@ -110,7 +112,7 @@ fn write_all(
         }
     }
     drop(flusher);
-    if sync_at_end {
+    if durable {
         file.sync_all()?;
     }
     Ok(file)

@@ -163,6 +163,12 @@ impl Repository {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e);
         }
+        tokio::fs::File::open(&partial)
+            .await
+            .map_err(io_error(&partial))?
+            .sync_all()
+            .await
+            .map_err(io_error(&partial))?;
         let (digest, size) = hash_file(&partial).await?;
         if size != descriptor.size || digest != descriptor.digest {
             let _ = tokio::fs::remove_file(&partial).await;
@@ -201,7 +207,8 @@ impl Repository {
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(io_error(partial))?;
-        let mut file = FileWriter::spawn(file.into_std().await, partial, true);
+        // The whole file is synced once, after every part.
+        let mut file = FileWriter::spawn(file.into_std().await, partial, false);
         let mut body = response.into_body();
         let mut at = start;
         while let Some(chunk) = next_chunk(&mut body).await {

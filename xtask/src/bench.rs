@@ -470,6 +470,9 @@ impl Bench {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
+        // The previous step's dirty pages (a pushed blob in the registry's storage, a pulled
+        // file) go to disk first, so their write-back does not land on this measurement.
+        let _ = Command::new("sync").status();
         let registry_before = registry.and_then(|r| r.cpu_seconds(self.clock_ticks));
         let started = Instant::now();
         let status = cmd.status().with_context(|| format!("starting {shown}"))?;
@@ -604,6 +607,29 @@ impl Bench {
                 )?;
                 self.results
                     .record(Case::Large, &pull_op, "curl", bytes, sample);
+                // The same GET into a file made durable (as `acr pull` does before its
+                // rename): the limit of the disk path beside the network one.
+                let file = self.work.join("curl-pulled.bin");
+                let sample = self.measure(
+                    &self.work,
+                    &argv([
+                        "sh".as_ref(),
+                        "-c".as_ref(),
+                        r#"curl -sS -f -o "$1" "$2" && sync "$1""#.as_ref(),
+                        "sh".as_ref(),
+                        file.as_os_str(),
+                        url.as_ref(),
+                    ]),
+                    Some(&registry),
+                )?;
+                let _ = std::fs::remove_file(&file);
+                self.results.record(
+                    Case::Large,
+                    &format!("{pull_op} into a file + fsync"),
+                    "curl",
+                    bytes,
+                    sample,
+                );
             }
             {
                 let registry = BenchRegistry::start()?;
