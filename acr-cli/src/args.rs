@@ -232,7 +232,7 @@ pub(crate) struct PullArgs {
     #[arg(long)]
     pub(crate) oci_layout: bool,
     /// Files downloaded at once
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = acr_client::PULL_CONCURRENCY)]
     pub(crate) concurrency: usize,
     #[command(flatten)]
     pub(crate) remote: Remote,

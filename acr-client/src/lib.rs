@@ -55,8 +55,8 @@ pub use acr::{
 };
 pub use acr_auth as auth;
 pub use artifact::{
-    DEFAULT_ARTIFACT_TYPE, DEFAULT_FILE_MEDIA_TYPE, FileToPush, ImageSpec, PullOptions, PulledFile,
-    PushOptions, pull_files, push_files, safe_relative_path,
+    DEFAULT_ARTIFACT_TYPE, DEFAULT_FILE_MEDIA_TYPE, FileToPush, ImageSpec, PULL_CONCURRENCY,
+    PullOptions, PulledFile, PushOptions, pull_files, push_files, safe_relative_path,
 };
 pub use client::{Client, ClientConfig};
 pub use config::{PlainHttp, RetryPolicy, TransportConfig};

@@ -604,6 +604,36 @@ async fn a_truncated_download_never_becomes_a_file_and_resumes_later() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_blob_is_verified_in_memory_before_any_file_exists() {
+    let s = setup(Auth::Anonymous);
+    let plan = s.proxy.plan();
+    let client = Client::new(config()).unwrap();
+    let reference = reference(&s.proxy, "faults/small");
+    let content = pseudo_random(100_000, 12);
+    let d = seed_blob(&client, &reference, &content).await;
+    let repo = client.repository(&reference).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blob");
+
+    // Corrupted: refused, and nothing at all is left in the folder.
+    plan.add(Fault::new(FaultAction::Corrupt { offset: 70_000 }).on("GET", "/blobs/sha256:"));
+    let err = repo.fetch_to_file(&d, &out).await.unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
+    assert!(files_in(dir.path()).is_empty(), "no file, no partial");
+
+    // Cut mid-way: downloaded again from the start (small blobs are not resumed).
+    plan.clear();
+    plan.add(Fault::new(FaultAction::DropResponseAfter(50_000)).on("GET", "/blobs/sha256:"));
+    plan.reset_stats();
+    repo.fetch_to_file(&d, &out).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    assert_eq!(files_in(dir.path()), ["blob"]);
+    let log = plan.requests();
+    let ranges: Vec<_> = blob_gets(&log).iter().map(|r| r.range.clone()).collect();
+    assert_eq!(ranges, [None, None], "{log:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_content_length_on_a_blob_is_refused_before_reading() {
     let s = setup(Auth::Anonymous);
     let plan = s.proxy.plan();
