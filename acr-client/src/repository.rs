@@ -1212,7 +1212,7 @@ impl Verifier {
                 digest: descriptor.digest.clone(),
             })?;
         let hasher = if descriptor.size >= THREADED_HASH_FROM {
-            let (chunks, receiver) = std::sync::mpsc::sync_channel::<Bytes>(16);
+            let (chunks, receiver) = std::sync::mpsc::sync_channel::<Bytes>(4);
             let done = std::thread::spawn(move || {
                 let mut digester = digester;
                 for chunk in receiver {
