@@ -682,6 +682,24 @@ fn built_manifests() {
     );
 }
 
+/// Found by `damaged_fixtures_never_panic`: a Docker manifest whose `mediaType` key is damaged
+/// is a Docker manifest only by its Content-Type, and reads back as one with its media type.
+#[test]
+fn a_docker_manifest_known_only_by_its_content_type_round_trips() {
+    let f = &fixtures()[0];
+    let text = std::str::from_utf8(f.bytes).unwrap();
+    let damaged = text.replacen("\"mediaType\"", "\"#ediaType\"", 1);
+    assert_ne!(damaged, text);
+    let raw = ManifestBytes::parse(damaged.into_bytes(), Some(&MediaType::DockerManifest)).unwrap();
+    assert_eq!(kind(raw.manifest()), "DockerImage");
+    assert_eq!(raw.media_type(), MediaType::DockerManifest);
+    let again = Manifest::from_slice(&raw.manifest().to_vec(), Some(&raw.media_type()));
+    assert_eq!(again.as_ref(), Ok(raw.manifest()));
+    // Without the header the body alone says OCI: the kind came from the header.
+    let bare = Manifest::from_slice(&raw.manifest().to_vec(), None).unwrap();
+    assert_eq!(kind(&bare), "Image");
+}
+
 proptest! {
     #![proptest_config(crate::proptest_config(256))]
 
@@ -703,8 +721,10 @@ proptest! {
             bytes[i] = byte;
         }
         if let Ok(raw) = ManifestBytes::parse(bytes.clone(), Some(&content_type)) {
-            // Whatever parses round-trips.
-            let again = Manifest::from_slice(&raw.manifest().to_vec(), None);
+            // Whatever parses round-trips, read with its media type as the Content-Type: a
+            // damaged `mediaType` key leaves the kind to the header (Docker or OCI), which the
+            // serialized body alone no longer says.
+            let again = Manifest::from_slice(&raw.manifest().to_vec(), Some(&raw.media_type()));
             prop_assert_eq!(again.as_ref(), Ok(raw.manifest()));
         }
     }
