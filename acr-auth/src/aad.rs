@@ -564,6 +564,10 @@ impl TokenSlot {
         *cached = Some(token);
         Ok(secret)
     }
+
+    async fn clear(&self) {
+        *self.0.lock().await = None;
+    }
 }
 
 /// Any `azure_identity` (or other) [`TokenCredential`] as an [`AadTokenProvider`], asking for
@@ -672,6 +676,10 @@ impl AadTokenProvider for AzureCredential {
 
     fn tenant(&self) -> Option<String> {
         self.tenant.clone()
+    }
+
+    async fn invalidate(&self) {
+        self.cache.clear().await;
     }
 }
 
@@ -1285,6 +1293,10 @@ impl AadTokenProvider for CredentialChain {
             }
             _ => None,
         }
+    }
+
+    async fn invalidate(&self) {
+        self.cache.clear().await;
     }
 }
 

@@ -71,6 +71,10 @@ pub trait AadTokenProvider: Send + Sync + fmt::Debug {
     fn tenant(&self) -> Option<String> {
         None
     }
+
+    /// Forgets a cached token that the ACR exchange refused (revoked, or from a session that
+    /// ended), so the next [`AadTokenProvider::aad_access_token`] asks the credential again.
+    async fn invalidate(&self) {}
 }
 
 /// What the user authenticates with.
@@ -427,15 +431,42 @@ impl Authenticator {
             realm: realm.to_owned(),
             message: "no scheme and host".into(),
         })?;
-        let request = token::exchange_request(&base, service, &aad, tenant.as_deref())?;
-        lock(&self.stats).exchanges += 1;
-        let endpoint = format!("{base}/oauth2/exchange");
-        let token = send_token_request(transport, request, &endpoint)
-            .await
-            .map_err(|e| name_credential(e, registry, self.credential.kind()))?;
+        let mut exchanged = self
+            .exchange(&base, service, &aad, tenant.as_deref(), transport)
+            .await;
+        if let (Credential::Aad(provider), Err(AuthError::TokenDenied { status, .. })) =
+            (&self.credential, &exchanged)
+            && *status == http::StatusCode::UNAUTHORIZED
+        {
+            // The AAD token was refused although it looked fresh: ask for a new one, once.
+            provider.invalidate().await;
+            let fresh = provider.aad_access_token().await?;
+            if fresh.expose() != aad.expose() {
+                exchanged = self
+                    .exchange(&base, service, &fresh, tenant.as_deref(), transport)
+                    .await;
+            }
+        }
+        let token = exchanged.map_err(|e| name_credential(e, registry, self.credential.kind()))?;
         let secret = token.secret.clone();
         *guard = Some(token);
         Ok(secret)
+    }
+}
+
+impl Authenticator {
+    /// One `POST /oauth2/exchange` of an AAD token for an ACR refresh token.
+    async fn exchange(
+        &self,
+        base: &str,
+        service: &str,
+        aad: &Secret,
+        tenant: Option<&str>,
+        transport: &dyn Transport,
+    ) -> Result<Token, AuthError> {
+        let request = token::exchange_request(base, service, aad, tenant)?;
+        lock(&self.stats).exchanges += 1;
+        send_token_request(transport, request, &format!("{base}/oauth2/exchange")).await
     }
 }
 

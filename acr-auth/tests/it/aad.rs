@@ -1126,3 +1126,121 @@ async fn a_chain_from_the_environment_authorizes_end_to_end() {
         }
     );
 }
+
+/// Hands out a new AAD token on every call: `aad-1`, `aad-2`, ...
+#[derive(Debug, Default)]
+struct RotatingCredential(AtomicUsize);
+
+#[async_trait]
+impl TokenCredential for RotatingCredential {
+    async fn get_token(
+        &self,
+        _: &[&str],
+        _: Option<TokenRequestOptions<'_>>,
+    ) -> AzureResult<AccessToken> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(AccessToken::new(
+            format!("aad-{n}"),
+            OffsetDateTime::now_utc() + AzureDuration::hours(1),
+        ))
+    }
+}
+
+/// ACR's realm refusing the exchange of the AAD tokens in `refused` (401 with an empty body, as
+/// recorded from live ACR) and accepting any other.
+fn acr_refusing(refused: &'static [&'static str]) -> Arc<FakeTransport> {
+    let refresh = jwt("acr-refresh", 3 * 3600);
+    FakeTransport::new(move |seen| {
+        let form = seen.form();
+        match seen.url.path() {
+            "/oauth2/exchange" if refused.contains(&form["access_token"].as_str()) => {
+                Reply::Json(401, String::new())
+            }
+            "/oauth2/exchange" => Reply::Json(200, format!(r#"{{"refresh_token":"{refresh}"}}"#)),
+            "/oauth2/token" => Reply::Json(
+                200,
+                format!(r#"{{"access_token":"{}"}}"#, jwt(&form["scope"], 3600)),
+            ),
+            _ => Reply::Json(404, "{}".into()),
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_aad_token_the_exchange_refuses_is_replaced_once() {
+    let aad = Arc::new(RotatingCredential::default());
+    let authenticator =
+        Authenticator::new(Credential::Aad(Arc::new(AzureCredential::new(aad.clone()))));
+    let transport = acr_refusing(&["aad-1"]);
+    let pull: Scope = "repository:hello:pull".parse().unwrap();
+    let header = authenticator
+        .authorize(
+            REGISTRY,
+            &challenge("repository:hello:pull"),
+            &[pull],
+            transport.as_ref(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(header.expose().starts_with("Bearer "));
+    let exchanged: Vec<String> = transport
+        .seen()
+        .iter()
+        .filter(|s| s.url.path() == "/oauth2/exchange")
+        .map(|s| s.form()["access_token"].clone())
+        .collect();
+    assert_eq!(
+        exchanged,
+        ["aad-1", "aad-2"],
+        "the cached AAD token was dropped"
+    );
+    assert_eq!(aad.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_aad_identity_the_exchange_keeps_refusing_fails_clearly_after_one_retry() {
+    let aad = Arc::new(RotatingCredential::default());
+    let authenticator =
+        Authenticator::new(Credential::Aad(Arc::new(AzureCredential::new(aad.clone()))));
+    let transport = acr_refusing(&["aad-1", "aad-2", "aad-3"]);
+    let pull: Scope = "repository:hello:pull".parse().unwrap();
+    let error = authenticator
+        .authorize(
+            REGISTRY,
+            &challenge("repository:hello:pull"),
+            &[pull],
+            transport.as_ref(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, AuthError::Unauthorized { registry, .. } if registry == REGISTRY),
+        "{error:?}"
+    );
+    assert_eq!(transport.count("/oauth2/exchange"), 2, "one retry, no loop");
+
+    // A credential that hands out the same token again is not asked to be exchanged twice.
+    let same = MockCredential::new();
+    let authenticator = Authenticator::new(Credential::Aad(Arc::new(AzureCredential::new(
+        same.clone(),
+    ))));
+    let transport = acr_refusing(&["aad-token"]);
+    let pull: Scope = "repository:hello:pull".parse().unwrap();
+    let error = authenticator
+        .authorize(
+            REGISTRY,
+            &challenge("repository:hello:pull"),
+            &[pull],
+            transport.as_ref(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthError::Unauthorized { .. }), "{error:?}");
+    assert_eq!(transport.count("/oauth2/exchange"), 1);
+    assert_eq!(
+        same.calls(),
+        2,
+        "the cache was dropped and the credential asked again"
+    );
+}
