@@ -244,7 +244,8 @@ pub(crate) struct PullArgs {
 pub(crate) struct AttachArgs {
     /// The artifact to attach to: REGISTRY/REPO:TAG or @DIGEST, or PATH:TAG with --oci-layout
     pub(crate) reference: String,
-    /// Files to attach, each FILE or FILE:MEDIATYPE
+    /// Files or folders to attach, each FILE or FILE:MEDIATYPE; `-` is standard input (named
+    /// `stdin`)
     #[arg(required = true)]
     pub(crate) files: Vec<String>,
     /// The artifact type of what is attached

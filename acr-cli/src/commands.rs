@@ -246,6 +246,23 @@ fn parse_file_arg(arg: &str) -> FileToPush {
     FileToPush::new(Path::new(arg))
 }
 
+/// The FILE[:MEDIATYPE] arguments of `push` and `attach`: files and folders that exist, and
+/// standard input (`-`, named `stdin`) at most once.
+fn files_to_push(args: &[String]) -> anyhow::Result<Vec<FileToPush>> {
+    let mut files: Vec<FileToPush> = args.iter().map(|f| parse_file_arg(f)).collect();
+    if files.iter().filter(|f| f.path.as_os_str() == "-").count() > 1 {
+        bail!("standard input (`-`) can be given only once");
+    }
+    for file in &mut files {
+        if file.path.as_os_str() == "-" {
+            file.name = "stdin".to_owned();
+        } else if !file.path.exists() {
+            bail!("{} does not exist", file.path.display());
+        }
+    }
+    Ok(files)
+}
+
 fn looks_like_media_type(text: &str) -> bool {
     let Some((kind, sub)) = text.split_once('/') else {
         return false;
@@ -287,18 +304,13 @@ fn parse_annotations(
 
 async fn push(args: PushArgs) -> anyhow::Result<()> {
     let (annotations, file_annotations) = parse_annotations(&args)?;
-    let mut files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
-    if files.iter().filter(|f| f.path.as_os_str() == "-").count() > 1 {
-        bail!("standard input (`-`) can be given only once");
-    }
+    let mut files = files_to_push(&args.files)?;
     for file in &mut files {
         if file.path.as_os_str() == "-" {
             file.name = args.stdin_name.clone();
             if let Some(media_type) = &args.stdin_media_type {
                 file.media_type = MediaType::from(media_type.as_str());
             }
-        } else if !file.path.exists() {
-            bail!("{} does not exist", file.path.display());
         }
     }
     let config = args.config.as_deref().map(|c| {
@@ -503,12 +515,7 @@ async fn attach(args: AttachArgs) -> anyhow::Result<()> {
             .with_context(|| format!("annotation {pair:?} must be KEY=VALUE"))?;
         annotations.insert(key.to_owned(), value.to_owned());
     }
-    let files: Vec<FileToPush> = args.files.iter().map(|f| parse_file_arg(f)).collect();
-    for file in &files {
-        if !file.path.is_file() {
-            bail!("{} is not a file", file.path.display());
-        }
-    }
+    let files = files_to_push(&args.files)?;
     let options = PushOptions {
         artifact_type: Some(MediaType::from(args.artifact_type.as_str())),
         annotations,

@@ -401,6 +401,63 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 #[test]
+fn attach_takes_folders_and_standard_input_as_push_does() {
+    let registry = Registry::start(RegistryOptions::default()).unwrap();
+    let env = Env::new();
+    env.write("app.bin", b"application");
+    std::fs::create_dir_all(env.path("evidence/logs")).unwrap();
+    env.write("evidence/report.txt", b"all green");
+    env.write("evidence/logs/build.log", b"built");
+    let app = format!("{}/attach/app", registry.host());
+    env.ok(&["push", &format!("{app}:v1"), "app.bin"]);
+
+    let out = env.acr_stdin(
+        &[
+            "attach",
+            &format!("{app}:v1"),
+            "evidence",
+            "-",
+            "--artifact-type",
+            "application/vnd.test.evidence",
+        ],
+        b"from a pipe",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attached = digest_line(&String::from_utf8_lossy(&out.stdout));
+    env.ok(&["pull", &format!("{app}@{attached}"), "-o", "got"]);
+    assert_eq!(
+        std::fs::read(env.path("got/evidence/report.txt")).unwrap(),
+        b"all green"
+    );
+    assert_eq!(
+        std::fs::read(env.path("got/evidence/logs/build.log")).unwrap(),
+        b"built"
+    );
+    assert_eq!(
+        std::fs::read(env.path("got/stdin")).unwrap(),
+        b"from a pipe"
+    );
+
+    let missing = env.acr(&[
+        "attach",
+        &format!("{app}:v1"),
+        "nowhere.bin",
+        "--artifact-type",
+        "application/vnd.test.evidence",
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("nowhere.bin does not exist"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
+#[test]
 fn attach_discover_and_copy_with_referrers() {
     let registry = Registry::start(RegistryOptions::default()).unwrap();
     let other = Registry::start(RegistryOptions::default()).unwrap();
