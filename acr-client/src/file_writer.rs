@@ -31,16 +31,15 @@ pub(crate) struct FileWriter {
 }
 
 impl FileWriter {
-    /// Starts writing at `file`'s current position; `path` names it in errors. With
-    /// `durable`, the file is flushed to disk as it grows and synced at the end (a writer of
-    /// one part of a file leaves that to whoever owns the whole).
-    pub(crate) fn spawn(file: std::fs::File, path: &Path, durable: bool) -> Self {
+    /// Starts writing at `file`'s current position; `path` names it in errors. The file is
+    /// flushed to disk as it grows and synced at the end.
+    pub(crate) fn spawn(file: std::fs::File, path: &Path) -> Self {
         let (chunks, receiver) = mpsc::channel(QUEUED_CHUNKS);
         let (result_sender, result) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("acr-file-writer".into())
             .spawn(move || {
-                let _ = result_sender.send(write_all(file, receiver, durable));
+                let _ = result_sender.send(write_all(file, receiver));
             });
         let (chunks, result) = match spawned {
             Ok(_) => (Some(chunks), Some(result)),
@@ -70,7 +69,7 @@ impl FileWriter {
         }
     }
 
-    /// Writes what is queued, syncs when durable, and gives the file back.
+    /// Writes what is queued, syncs, and gives the file back.
     /// Also the way to keep what arrived when a download fails.
     pub(crate) async fn finish(&mut self) -> Result<std::fs::File, Error> {
         self.chunks = None;
@@ -96,14 +95,13 @@ impl FileWriter {
 fn write_all(
     mut file: std::fs::File,
     mut chunks: mpsc::Receiver<Bytes>,
-    durable: bool,
 ) -> std::io::Result<std::fs::File> {
     let mut flusher: Option<Flusher> = None;
     let mut unflushed = 0u64;
     while let Some(chunk) = chunks.blocking_recv() {
         file.write_all(&chunk)?;
         unflushed += chunk.len() as u64;
-        if durable && unflushed >= FLUSH_EVERY {
+        if unflushed >= FLUSH_EVERY {
             unflushed = 0;
             if flusher.is_none() {
                 flusher = file.try_clone().ok().and_then(Flusher::spawn);
@@ -114,9 +112,7 @@ fn write_all(
         }
     }
     drop(flusher);
-    if durable {
-        file.sync_all()?;
-    }
+    file.sync_all()?;
     Ok(file)
 }
 
@@ -172,7 +168,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out");
         let file = std::fs::File::create(&path).unwrap();
-        let mut writer = FileWriter::spawn(file, &path, true);
+        let mut writer = FileWriter::spawn(file, &path);
         let mut expected = Vec::new();
         // Past FLUSH_EVERY, so the background flusher runs too.
         for i in 0..24u8 {
@@ -194,7 +190,7 @@ mod tests {
         std::fs::write(&path, b"x").unwrap();
         // A handle opened for reading only: every write fails.
         let file = std::fs::File::open(&path).unwrap();
-        let mut writer = FileWriter::spawn(file, &path, false);
+        let mut writer = FileWriter::spawn(file, &path);
         let mut failed = None;
         for _ in 0..100 {
             if let Err(e) = writer.write(Bytes::from_static(b"data")).await {

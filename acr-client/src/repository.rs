@@ -124,116 +124,23 @@ impl Repository {
         verifier.finish()
     }
 
-    /// Downloads one large blob with `parts` ranged requests at once into a file, then verifies
-    /// the whole file before moving it into place. Pays off against storage that caps each
-    /// connection (ACR's blob storage); on loopback hashing is the limit and
-    /// [`Repository::fetch_to_file`] (hashing while it writes) is as fast.
+    /// [`Repository::fetch_to_file`] with `parts` ranged requests in flight at once. Ranges
+    /// (a few MiB each) are received in parallel into memory and handed on in order, so the
+    /// file is still hashed while written, front to back: never re-read, resumable like any
+    /// download, at most about 24 MiB of ranges in memory. Pays off against storage that caps
+    /// each connection (ACR's blob storage); on loopback hashing is the limit and one stream
+    /// is as fast. A registry that ignores `Range` gets one plain download.
     pub async fn fetch_to_file_parallel(
         &self,
         descriptor: &Descriptor,
         path: &Path,
         parts: usize,
     ) -> Result<(), Error> {
-        let parts = parts.clamp(1, 64) as u64;
-        if parts == 1 || descriptor.size < parts * READ_SIZE as u64 {
+        let parts = parts.clamp(1, 64);
+        if parts == 1 || descriptor.size < 2 * MIN_RANGE {
             return self.fetch_to_file(descriptor, path).await;
         }
-        let partial = partial_path(path, &descriptor.digest);
-        let file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(io_error(&partial))?;
-        file.set_len(descriptor.size)
-            .await
-            .map_err(io_error(&partial))?;
-        drop(file);
-        let part_len = descriptor.size.div_ceil(parts);
-        let ranges: Vec<(u64, u64)> = (0..parts)
-            .map(|i| (i * part_len, ((i + 1) * part_len).min(descriptor.size)))
-            .filter(|(start, end)| start < end)
-            .collect();
-        let downloads = ranges.into_iter().map(|(start, end)| {
-            let partial = partial.clone();
-            async move { self.download_part(descriptor, &partial, start, end).await }
-        });
-        let result: Result<Vec<()>, Error> = futures_util::future::join_all(downloads)
-            .await
-            .into_iter()
-            .collect();
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(e);
-        }
-        tokio::fs::File::open(&partial)
-            .await
-            .map_err(io_error(&partial))?
-            .sync_all()
-            .await
-            .map_err(io_error(&partial))?;
-        let (digest, size) = hash_file(&partial).await?;
-        if size != descriptor.size || digest != descriptor.digest {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(Error::DigestMismatch {
-                expected: descriptor.digest.clone(),
-                actual: digest,
-            });
-        }
-        tokio::fs::rename(&partial, path)
-            .await
-            .map_err(io_error(path))
-    }
-
-    /// GETs bytes `start..end` of a blob into the same range of `partial`.
-    async fn download_part(
-        &self,
-        descriptor: &Descriptor,
-        partial: &Path,
-        start: u64,
-        end: u64,
-    ) -> Result<(), Error> {
-        let range = ByteRange::inclusive(start, end - 1);
-        let (response, download) = self.blob_get(descriptor, range).await?;
-        if download.range.is_none() {
-            return Err(Error::Io {
-                path: partial.to_owned(),
-                message: "the registry ignored the Range header; download in one piece instead"
-                    .into(),
-            });
-        }
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(partial)
-            .await
-            .map_err(io_error(partial))?;
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(io_error(partial))?;
-        // The whole file is synced once, after every part.
-        let mut file = FileWriter::spawn(file.into_std().await, partial, false);
-        let mut body = response.into_body();
-        let mut at = start;
-        while let Some(chunk) = next_chunk(&mut body).await {
-            let chunk = chunk.map_err(|e| Error::Connection {
-                url: descriptor.digest.to_string(),
-                message: e.to_string(),
-            })?;
-            if at + chunk.len() as u64 > end {
-                return Err(Error::SizeMismatch {
-                    digest: descriptor.digest.clone(),
-                    expected: end - start,
-                    actual: at + chunk.len() as u64 - start,
-                });
-            }
-            at += chunk.len() as u64;
-            file.write(chunk).await?;
-        }
-        if at != end {
-            return Err(Error::SizeMismatch {
-                digest: descriptor.digest.clone(),
-                expected: end - start,
-                actual: at - start,
-            });
-        }
-        file.finish().await.map(drop)
+        self.fetch_resumable(descriptor, path, parts).await
     }
 
     /// Downloads a blob to `path`: written to `.<name>.<short digest>.partial` while hashed,
@@ -243,14 +150,25 @@ impl Repository {
     /// attempt brings bytes.
     /// Content that is wrong (another digest, too long) is never kept, not even as a partial.
     pub async fn fetch_to_file(&self, descriptor: &Descriptor, path: &Path) -> Result<(), Error> {
-        let partial = partial_path(path, &descriptor.digest);
         if descriptor.size < IN_MEMORY_DOWNLOAD {
+            let partial = partial_path(path, &descriptor.digest);
             return self.fetch_small_file(descriptor, path, &partial).await;
         }
+        self.fetch_resumable(descriptor, path, 1).await
+    }
+
+    /// The resuming loop of [`Repository::fetch_to_file`], with `parts` requests at once.
+    async fn fetch_resumable(
+        &self,
+        descriptor: &Descriptor,
+        path: &Path,
+        parts: usize,
+    ) -> Result<(), Error> {
+        let partial = partial_path(path, &descriptor.digest);
         let mut resumes = 0u32;
         loop {
             let before = file_len(&partial).await;
-            let error = match self.fetch_attempt(descriptor, path, &partial).await {
+            let error = match self.fetch_attempt(descriptor, path, &partial, parts).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -311,6 +229,7 @@ impl Repository {
         descriptor: &Descriptor,
         path: &Path,
         partial: &Path,
+        parts: usize,
     ) -> Result<(), Error> {
         let mut verifier = Verifier::new(descriptor)?;
         // Resume: hash what an earlier attempt left, then ask only for the rest.
@@ -341,12 +260,16 @@ impl Repository {
             .await
             .map_err(io_error(partial))?;
         // Written on a thread of its own, flushed to disk as it grows, synced before the rename.
-        let mut writer = FileWriter::spawn(file.into_std().await, partial, true);
+        let mut writer = FileWriter::spawn(file.into_std().await, partial);
         let result = async {
             if offset < descriptor.size || descriptor.size == 0 {
-                let restarted = self
-                    .download_range(descriptor, offset, &mut verifier, &mut writer)
-                    .await?;
+                let restarted = if parts > 1 {
+                    self.download_ranges(descriptor, offset, parts, &mut verifier, &mut writer)
+                        .await?
+                } else {
+                    self.download_range(descriptor, offset, &mut verifier, &mut writer)
+                        .await?
+                };
                 if restarted {
                     // The registry ignored the Range: start the file over from byte 0.
                     tracing::debug!(digest = %descriptor.digest, "registry ignored Range; downloading again from 0");
@@ -355,7 +278,7 @@ impl Repository {
                     file.seek(std::io::SeekFrom::Start(0))
                         .await
                         .map_err(io_error(partial))?;
-                    writer = FileWriter::spawn(file.into_std().await, partial, true);
+                    writer = FileWriter::spawn(file.into_std().await, partial);
                     verifier = Verifier::new(descriptor)?;
                     self.download_range(descriptor, 0, &mut verifier, &mut writer)
                         .await?;
@@ -449,6 +372,94 @@ impl Repository {
             self.report(Some(&descriptor.digest), done, Some(descriptor.size));
         }
         Ok(false)
+    }
+
+    /// [`Repository::download_range`] with `parts` ranged requests in flight. The first range
+    /// (the head) streams straight to `verifier` and `sink`; the ranges after it are received
+    /// meanwhile and wait in memory until they become the head. Returns whether the registry
+    /// ignored `Range` (seen on the first range, requested alone, before anything is handed on).
+    async fn download_ranges(
+        &self,
+        descriptor: &Descriptor,
+        offset: u64,
+        parts: usize,
+        verifier: &mut Verifier,
+        sink: &mut impl ChunkSink,
+    ) -> Result<bool, Error> {
+        let range_len = (RANGES_IN_MEMORY / parts as u64).clamp(MIN_RANGE, MAX_RANGE);
+        let mut ranges = RangeTasks::default();
+        let mut next = offset;
+        let mut done = offset;
+        let mut window = 1;
+        loop {
+            while ranges.len() < window && next < descriptor.size {
+                let end = next.saturating_add(range_len).min(descriptor.size);
+                ranges.spawn(self.clone(), descriptor.clone(), next, end);
+                next = end;
+            }
+            let Some(head) = ranges.head() else {
+                return Ok(false);
+            };
+            match head.recv().await {
+                Some(RangePiece::Bytes(frame)) => {
+                    window = parts;
+                    verifier.update_bytes(&frame)?;
+                    done += frame.len() as u64;
+                    sink.put(frame).await?;
+                    self.report(Some(&descriptor.digest), done, Some(descriptor.size));
+                }
+                // Range ignored (or no longer honoured mid-way): start over in one stream.
+                Some(RangePiece::Ignored) => return Ok(true),
+                Some(RangePiece::Failed(e)) => return Err(e),
+                None => ranges.pop_head(),
+            }
+        }
+    }
+
+    /// Streams bytes `start..end` of a blob into `pieces`, checking their length.
+    async fn stream_range(
+        &self,
+        descriptor: &Descriptor,
+        start: u64,
+        end: u64,
+        pieces: &mpsc::UnboundedSender<RangePiece>,
+    ) -> Result<(), Error> {
+        let (response, download) = self
+            .blob_get(descriptor, ByteRange::inclusive(start, end - 1))
+            .await?;
+        if download.range.is_none() {
+            let _ = pieces.send(RangePiece::Ignored);
+            return Ok(());
+        }
+        let expected = end - start;
+        let wrong_size = |actual: u64| Error::SizeMismatch {
+            digest: descriptor.digest.clone(),
+            expected: descriptor.size,
+            actual: start + actual,
+        };
+        if let Some(len) = download.len.filter(|len| *len != expected) {
+            return Err(wrong_size(len));
+        }
+        let mut body = response.into_body();
+        let mut received = 0u64;
+        while let Some(chunk) = next_chunk(&mut body).await {
+            let chunk = chunk.map_err(|e| Error::Connection {
+                url: descriptor.digest.to_string(),
+                message: e.to_string(),
+            })?;
+            received += chunk.len() as u64;
+            if received > expected {
+                return Err(wrong_size(received));
+            }
+            if pieces.send(RangePiece::Bytes(chunk)).is_err() {
+                // The download stopped: nobody wants the rest.
+                return Ok(());
+            }
+        }
+        if received < expected {
+            return Err(wrong_size(received));
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- blobs: writing
@@ -1325,6 +1336,64 @@ fn write_durably(partial: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error>
         io_error(path)(e)
     })
 }
+
+/// What a range task of [`Repository::download_ranges`] hands on.
+enum RangePiece {
+    Bytes(Bytes),
+    /// The registry answered the whole blob instead of the range.
+    Ignored,
+    Failed(Error),
+}
+
+/// The range downloads of one parallel download, in blob order; aborted when dropped.
+#[derive(Default)]
+struct RangeTasks(
+    std::collections::VecDeque<(
+        mpsc::UnboundedReceiver<RangePiece>,
+        tokio::task::AbortHandle,
+    )>,
+);
+
+impl RangeTasks {
+    fn spawn(&mut self, repository: Repository, descriptor: Descriptor, start: u64, end: u64) {
+        let (pieces, receiver) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            if let Err(e) = repository
+                .stream_range(&descriptor, start, end, &pieces)
+                .await
+            {
+                let _ = pieces.send(RangePiece::Failed(e));
+            }
+        });
+        self.0.push_back((receiver, task.abort_handle()));
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn head(&mut self) -> Option<&mut mpsc::UnboundedReceiver<RangePiece>> {
+        self.0.front_mut().map(|(receiver, _)| receiver)
+    }
+
+    fn pop_head(&mut self) {
+        self.0.pop_front();
+    }
+}
+
+impl Drop for RangeTasks {
+    fn drop(&mut self) {
+        for (_, task) in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Memory for the ranges of one parallel download (see [`Repository::fetch_to_file_parallel`]):
+/// `parts` ranges of this share each, within [`MIN_RANGE`] and [`MAX_RANGE`].
+const RANGES_IN_MEMORY: u64 = 24 << 20;
+const MIN_RANGE: u64 = 1 << 20;
+const MAX_RANGE: u64 = 8 << 20;
 
 /// Blobs smaller than this are downloaded into memory before they are written (see
 /// [`Repository::fetch_to_file`]); larger ones stream through a partial file that resumes.

@@ -472,6 +472,90 @@ async fn pull_cut_mid_way_resumes_with_a_range_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_ranged_download_cut_mid_way_resumes_after_the_ranges_it_kept() {
+    let s = setup(Auth::Anonymous);
+    let plan = s.proxy.plan();
+    let client = Client::new(config()).unwrap();
+    let reference = reference(&s.proxy, "faults/ranges");
+    // 4 parts: ranges of 6 MiB (24 MiB of ranges in memory at most), 4 of them.
+    let content = pseudo_random(20 * MIB, 13);
+    let d = seed_blob(&client, &reference, &content).await;
+    let repo = client.repository(&reference).unwrap();
+    // The third range is cut after 1 MiB.
+    plan.add(
+        Fault::new(FaultAction::DropResponseAfter(MIB as u64))
+            .on("GET", "/blobs/sha256:")
+            .skip(2),
+    );
+    plan.reset_stats();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blob");
+    repo.fetch_to_file_parallel(&d, &out, 4).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    assert_eq!(files_in(dir.path()), ["blob"], "no partial left");
+    assert!(plan.exhausted(), "the cut happened");
+    let log = plan.requests();
+    let gets = blob_gets(&log);
+    let start_of = |r: &SeenRequest| -> u64 {
+        let range = r.range.as_deref().expect("every request asks for a range");
+        range
+            .strip_prefix("bytes=")
+            .and_then(|r| r.split('-').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected range {range}"))
+    };
+    let starts: Vec<u64> = gets.iter().map(|r| start_of(r)).collect();
+    let cut = gets
+        .iter()
+        .find(|r| r.fault.is_some())
+        .expect("the cut request is logged");
+    // What arrived of the cut range (up to the MiB the proxy let through) was kept, in order
+    // after the ranges before it: the resume asks from there, and nothing before it again.
+    let cut_at = start_of(cut);
+    assert!(
+        starts
+            .iter()
+            .any(|s| *s > cut_at && *s <= cut_at + MIB as u64),
+        "cut the range at {cut_at}; asked for {starts:?}"
+    );
+    assert_eq!(
+        starts.iter().filter(|s| **s == 0).count(),
+        1,
+        "the ranges before the cut were kept: {starts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_ignores_range_gets_one_plain_download() {
+    let s = setup(Auth::Anonymous);
+    let plan = s.proxy.plan();
+    let client = Client::new(config()).unwrap();
+    let reference = reference(&s.proxy, "faults/norange");
+    let content = pseudo_random(20 * MIB, 14);
+    let d = seed_blob(&client, &reference, &content).await;
+    let repo = client.repository(&reference).unwrap();
+    plan.add(
+        Fault::new(FaultAction::IgnoreRange)
+            .on("GET", "/blobs/sha256:")
+            .always(),
+    );
+    plan.reset_stats();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blob");
+    repo.fetch_to_file_parallel(&d, &out, 4).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    assert_eq!(files_in(dir.path()), ["blob"]);
+    let log = plan.requests();
+    let ranges: Vec<Option<String>> = blob_gets(&log).iter().map(|r| r.range.clone()).collect();
+    // One ranged request (answered whole and dropped), then one plain download; not four.
+    assert_eq!(
+        ranges,
+        [Some(format!("bytes=0-{}", 6 * MIB - 1)), None],
+        "{log:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_download_times_out_and_resumes() {
     let s = setup(Auth::Anonymous);
     let plan = s.proxy.plan();

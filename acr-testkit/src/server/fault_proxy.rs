@@ -88,6 +88,9 @@ pub enum FaultAction {
     /// `GET`: answer `307 Temporary Redirect` to the storage origin, which serves the same
     /// content. Other methods are forwarded unchanged.
     RedirectToStorage,
+    /// Forward without the request's `Range` header: a server that ignores ranges and
+    /// answers `200` with the whole body.
+    IgnoreRange,
 }
 
 /// One programmed fault: an action, which requests it applies to, and how often.
@@ -646,6 +649,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<ProxyResp, 
                 resp.headers_mut().insert(hyper::header::LOCATION, value);
             }
             Ok(resp)
+        }
+        Some(FaultAction::IgnoreRange) => {
+            let mut req = req;
+            req.headers_mut().remove(hyper::header::RANGE);
+            match forward(&state, req, Shaping::default()).await {
+                Ok(resp) => Ok(alter(&state, resp, None)),
+                Err(resp) => Ok(resp),
+            }
         }
         other => {
             let resp = match forward(&state, req, Shaping::default()).await {
