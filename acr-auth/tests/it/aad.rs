@@ -999,6 +999,22 @@ fn fake_acr(
     })
 }
 
+/// `authenticator` answering a challenge for pulling `hello` from [`REGISTRY`].
+async fn authorize_hello_pull(
+    authenticator: &Authenticator,
+    transport: &dyn Transport,
+) -> Result<Option<acr_auth::Secret>, AuthError> {
+    let pull: Scope = "repository:hello:pull".parse().unwrap();
+    authenticator
+        .authorize(
+            REGISTRY,
+            &challenge("repository:hello:pull"),
+            &[pull],
+            transport,
+        )
+        .await
+}
+
 fn challenge(scope: &str) -> Vec<Challenge> {
     parse_challenges(&format!(
         r#"Bearer realm="https://{REGISTRY}/oauth2/token",service="{REGISTRY}",scope="{scope}""#
@@ -1097,14 +1113,7 @@ async fn a_chain_from_the_environment_authorizes_end_to_end() {
         ])
         .with_transport(transport.clone());
     let authenticator = Authenticator::new(Credential::Aad(Arc::new(chain)));
-    let pull: Scope = "repository:hello:pull".parse().unwrap();
-    let header = authenticator
-        .authorize(
-            REGISTRY,
-            &challenge("repository:hello:pull"),
-            &[pull],
-            transport.as_ref(),
-        )
+    let header = authorize_hello_pull(&authenticator, transport.as_ref())
         .await
         .unwrap()
         .unwrap();
@@ -1172,14 +1181,7 @@ async fn an_aad_token_the_exchange_refuses_is_replaced_once() {
     let authenticator =
         Authenticator::new(Credential::Aad(Arc::new(AzureCredential::new(aad.clone()))));
     let transport = acr_refusing(&["aad-1"]);
-    let pull: Scope = "repository:hello:pull".parse().unwrap();
-    let header = authenticator
-        .authorize(
-            REGISTRY,
-            &challenge("repository:hello:pull"),
-            &[pull],
-            transport.as_ref(),
-        )
+    let header = authorize_hello_pull(&authenticator, transport.as_ref())
         .await
         .unwrap()
         .unwrap();
@@ -1204,14 +1206,7 @@ async fn an_aad_identity_the_exchange_keeps_refusing_fails_clearly_after_one_ret
     let authenticator =
         Authenticator::new(Credential::Aad(Arc::new(AzureCredential::new(aad.clone()))));
     let transport = acr_refusing(&["aad-1", "aad-2", "aad-3"]);
-    let pull: Scope = "repository:hello:pull".parse().unwrap();
-    let error = authenticator
-        .authorize(
-            REGISTRY,
-            &challenge("repository:hello:pull"),
-            &[pull],
-            transport.as_ref(),
-        )
+    let error = authorize_hello_pull(&authenticator, transport.as_ref())
         .await
         .unwrap_err();
     assert!(
@@ -1226,14 +1221,7 @@ async fn an_aad_identity_the_exchange_keeps_refusing_fails_clearly_after_one_ret
         same.clone(),
     ))));
     let transport = acr_refusing(&["aad-token"]);
-    let pull: Scope = "repository:hello:pull".parse().unwrap();
-    let error = authenticator
-        .authorize(
-            REGISTRY,
-            &challenge("repository:hello:pull"),
-            &[pull],
-            transport.as_ref(),
-        )
+    let error = authorize_hello_pull(&authenticator, transport.as_ref())
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::Unauthorized { .. }), "{error:?}");
