@@ -1614,9 +1614,6 @@ pub(crate) async fn hash_file(path: &Path) -> Result<(Digest, u64), Error> {
         })?
 }
 
-/// A request body streaming `len` bytes of a file from `start`, read by a task one megabyte
-/// ahead; with `expect`, the bytes are hashed and the stream fails at its end if they no longer
-/// match (the file changed after it was hashed).
 /// How a streamed file body re-hashes what it sends.
 pub(crate) enum Hashing {
     /// The whole file; the stream fails at its end when it does not match.
@@ -1625,6 +1622,9 @@ pub(crate) enum Hashing {
     Shared(Arc<std::sync::Mutex<Rehash>>),
 }
 
+/// A request body streaming `len` bytes of a file from `start`, read (and re-hashed) on a
+/// blocking thread a few megabytes ahead of the network; the stream fails at its end when the
+/// bytes no longer match (the file changed after it was hashed).
 pub(crate) fn file_body(
     path: &Path,
     start: u64,
@@ -1633,47 +1633,9 @@ pub(crate) fn file_body(
 ) -> Result<Body, Error> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let path = path.to_owned();
-    tokio::spawn(async move {
-        let result: Result<(), std::io::Error> = async {
-            let mut file = tokio::fs::File::open(&path).await?;
-            file.seek(std::io::SeekFrom::Start(start)).await?;
-            let mut digester = Digester::default();
-            let mut left = len;
-            while left > 0 {
-                let mut buffer = vec![0u8; READ_SIZE.min(left as usize)];
-                let n = file.read(&mut buffer).await?;
-                if n == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("{} shrank while it was uploaded", path.display()),
-                    ));
-                }
-                buffer.truncate(n);
-                match &hashing {
-                    Hashing::Whole(_) => digester.update(&buffer),
-                    Hashing::Shared(shared) => shared
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .update(start + (len - left), &buffer),
-                }
-                left -= n as u64;
-                if tx.send(Ok(buffer.into())).await.is_err() {
-                    return Ok(());
-                }
-            }
-            if let Hashing::Whole(expected) = hashing
-                && digester.finalize() != expected
-            {
-                return Err(std::io::Error::other(format!(
-                    "{} changed while it was uploaded",
-                    path.display()
-                )));
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = tx.send(Err(e)).await;
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = send_file_range(&path, start, len, &hashing, &tx) {
+            let _ = tx.blocking_send(Err(e));
         }
     });
     let stream: ByteStream = Box::pin(ChannelStream(rx));
@@ -1681,6 +1643,54 @@ pub(crate) fn file_body(
         stream,
         len: Some(len),
     })
+}
+
+/// The reading side of [`file_body`]: fresh buffers filled without zeroing them first, one
+/// copy from the page cache, hashed on the same thread.
+fn send_file_range(
+    path: &Path,
+    start: u64,
+    len: u64,
+    hashing: &Hashing,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), std::io::Error> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(start))?;
+    let mut digester = Digester::default();
+    let mut left = len;
+    while left > 0 {
+        let want = READ_SIZE.min(usize::try_from(left).unwrap_or(READ_SIZE));
+        let mut buffer = Vec::with_capacity(want);
+        (&mut file).take(want as u64).read_to_end(&mut buffer)?;
+        if buffer.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} shrank while it was uploaded", path.display()),
+            ));
+        }
+        match hashing {
+            Hashing::Whole(_) => digester.update(&buffer),
+            Hashing::Shared(shared) => shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .update(start + (len - left), &buffer),
+        }
+        left -= buffer.len() as u64;
+        if tx.blocking_send(Ok(buffer.into())).is_err() {
+            // The request was dropped: nobody wants the rest.
+            return Ok(());
+        }
+    }
+    if let Hashing::Whole(expected) = hashing
+        && digester.finalize() != *expected
+    {
+        return Err(std::io::Error::other(format!(
+            "{} changed while it was uploaded",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 struct ChannelStream(mpsc::Receiver<Result<Bytes, std::io::Error>>);
