@@ -1,9 +1,10 @@
-//! The rustls configuration: Mozilla and platform roots, an optional extra CA file, and the
-//! explicit opt-out of verification.
+//! The rustls configuration: Mozilla and platform roots (loaded at the first handshake), an
+//! optional extra CA file, and the explicit opt-out of verification.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -25,15 +26,11 @@ pub(crate) fn client_config(config: &TransportConfig) -> Result<ClientConfig, Er
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth());
     }
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    // Platform roots carry corporate and private CAs; a machine without them still has Mozilla's.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    // A bad CA file is an error now, not at the first handshake.
+    let mut extra = RootCertStore::empty();
     if let Some(path) = &config.ca_file {
         for cert in read_ca_file(path)? {
-            roots.add(cert).map_err(|e| {
+            extra.add(cert).map_err(|e| {
                 Error::Tls(format!(
                     "CA file {}: unusable certificate: {e}",
                     path.display()
@@ -41,7 +38,99 @@ pub(crate) fn client_config(config: &TransportConfig) -> Result<ClientConfig, Er
             })?;
         }
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    let verifier = LazyRoots {
+        provider,
+        extra,
+        verifier: OnceLock::new(),
+    };
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// rustls' WebPKI verification against Mozilla's roots, the platform's and the CA file's,
+/// the root store built at the first handshake: reading the platform's few hundred
+/// certificate files costs milliseconds that commands against plain-HTTP registries (and
+/// `--help`) need not pay.
+#[derive(Debug)]
+struct LazyRoots {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    extra: RootCertStore,
+    verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+}
+
+impl LazyRoots {
+    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        self.verifier
+            .get_or_init(|| {
+                let mut roots = RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                // Platform roots carry corporate and private CAs; a machine without them
+                // still has Mozilla's.
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                roots.roots.extend(self.extra.roots.iter().cloned());
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .build()
+                    .map_err(|e| format!("no usable root certificates: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| rustls::Error::General(e.clone()))
+    }
+}
+
+impl ServerCertVerifier for LazyRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
