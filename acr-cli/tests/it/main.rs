@@ -700,6 +700,10 @@ fn debug_logs_requests_but_never_secrets() {
         log.contains("method=PUT") && log.contains("status=201"),
         "the request log is there:\n{log}"
     );
+    assert!(
+        log.contains("blob uploaded") && log.contains("bytes=1 "),
+        "a summary per file:\n{log}"
+    );
     for secret in [BASIC_PASSWORD, "header-value-1234", "Basic ", "_state="] {
         assert!(
             !log.contains(secret),
