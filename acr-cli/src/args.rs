@@ -306,6 +306,9 @@ pub(crate) struct CopyArgs {
     /// The destination is an OCI image layout folder
     #[arg(long)]
     pub(crate) to_oci_layout: bool,
+    /// Blobs copied at once
+    #[arg(long, default_value_t = acr_client::COPY_CONCURRENCY)]
+    pub(crate) concurrency: usize,
     #[command(flatten)]
     pub(crate) remote: Remote,
     #[command(flatten)]

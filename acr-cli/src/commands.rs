@@ -644,6 +644,7 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let options = acr_client::CopyOptions {
         referrers: args.recursive,
         tags,
+        concurrency: args.concurrency,
     };
     let (root, stats) =
         acr_client::copy(source.as_ref(), destination.as_ref(), &target, &options).await?;

@@ -179,7 +179,12 @@ pub struct CopyOptions {
     pub referrers: bool,
     /// Tags to give the root at the destination; by digest only when empty.
     pub tags: Vec<String>,
+    /// Blobs of one manifest copied at once; 0 means the default, [`COPY_CONCURRENCY`].
+    pub concurrency: usize,
 }
+
+/// Blobs a copy moves at once by default, as `push` does.
+pub const COPY_CONCURRENCY: usize = 5;
 
 /// What a copy moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,100 +210,122 @@ pub async fn copy(
     let root = source.get_manifest(target).await?;
     let mut stats = CopyStats::default();
     let mut visited = HashSet::new();
-    copy_manifest(source, destination, &root, &mut visited, &mut stats).await?;
+    let limit = match options.concurrency {
+        0 => COPY_CONCURRENCY,
+        n => n,
+    };
+    let copier = Copier {
+        source,
+        destination,
+        limit,
+    };
+    copier.manifest(&root, &mut visited, &mut stats).await?;
     let tags = options.tags.clone();
     put_with_subject(destination, &root, &tags).await?;
     if options.referrers {
-        copy_referrers(
-            source,
-            destination,
-            root.digest(),
-            MAX_REFERRER_DEPTH,
-            &mut visited,
-            &mut stats,
-        )
-        .await?;
+        copier
+            .referrers(root.digest(), MAX_REFERRER_DEPTH, &mut visited, &mut stats)
+            .await?;
     }
     Ok((root.descriptor(), stats))
 }
 
-/// Copies the children of `manifest` (not the manifest itself: the caller tags it).
-async fn copy_manifest(
-    source: &dyn ContentStore,
-    destination: &dyn ContentStore,
-    manifest: &ManifestBytes,
-    visited: &mut HashSet<Digest>,
-    stats: &mut CopyStats,
-) -> Result<(), Error> {
-    if !visited.insert(manifest.digest().clone()) {
-        return Ok(());
-    }
-    for child in manifest.manifest().children() {
-        if child.media_type.is_manifest() || child.media_type.is_index() {
-            let bytes = source.get_manifest(child.digest.as_str()).await?;
-            if bytes.digest() != &child.digest {
-                return Err(Error::DigestMismatch {
-                    expected: child.digest.clone(),
-                    actual: bytes.digest().clone(),
-                });
+/// The two stores of one [`copy`] and how many blobs it moves at once.
+struct Copier<'a> {
+    source: &'a dyn ContentStore,
+    destination: &'a dyn ContentStore,
+    limit: usize,
+}
+
+/// What happened to one blob of a copy.
+enum BlobCopy {
+    Copied,
+    Mounted,
+    Skipped,
+}
+
+impl Copier<'_> {
+    /// Copies the children of `manifest` (not the manifest itself: the caller tags it):
+    /// child manifests one by one (each after its own children), then its blobs, up to
+    /// `limit` at once.
+    async fn manifest(
+        &self,
+        manifest: &ManifestBytes,
+        visited: &mut HashSet<Digest>,
+        stats: &mut CopyStats,
+    ) -> Result<(), Error> {
+        use futures_util::{StreamExt, TryStreamExt};
+        if !visited.insert(manifest.digest().clone()) {
+            return Ok(());
+        }
+        let mut blobs = Vec::new();
+        let mut seen = HashSet::new();
+        for child in manifest.manifest().children() {
+            if child.media_type.is_manifest() || child.media_type.is_index() {
+                let bytes = self.source.get_manifest(child.digest.as_str()).await?;
+                if bytes.digest() != &child.digest {
+                    return Err(Error::DigestMismatch {
+                        expected: child.digest.clone(),
+                        actual: bytes.digest().clone(),
+                    });
+                }
+                Box::pin(self.manifest(&bytes, visited, stats)).await?;
+                put_child_with_subject(self.destination, &bytes).await?;
+            } else if seen.insert(child.digest.clone()) {
+                blobs.push(child);
             }
-            Box::pin(copy_manifest(source, destination, &bytes, visited, stats)).await?;
-            put_child_with_subject(destination, &bytes).await?;
-        } else {
-            copy_blob(source, destination, child, stats).await?;
         }
-    }
-    stats.manifests += 1;
-    Ok(())
-}
-
-async fn copy_blob(
-    source: &dyn ContentStore,
-    destination: &dyn ContentStore,
-    blob: &Descriptor,
-    stats: &mut CopyStats,
-) -> Result<(), Error> {
-    if destination.has_blob(&blob.digest).await? {
-        stats.blobs_skipped += 1;
-        return Ok(());
-    }
-    if destination.mount_from(source, &blob.digest).await? {
-        stats.blobs_mounted += 1;
-        return Ok(());
-    }
-    let stream = source.open_blob_stream(blob).await?;
-    destination.push_stream(blob, stream).await?;
-    stats.blobs_copied += 1;
-    Ok(())
-}
-
-async fn copy_referrers(
-    source: &dyn ContentStore,
-    destination: &dyn ContentStore,
-    subject: &Digest,
-    depth: usize,
-    visited: &mut HashSet<Digest>,
-    stats: &mut CopyStats,
-) -> Result<(), Error> {
-    if depth == 0 {
-        return Ok(());
-    }
-    for descriptor in referrers(source, subject, None).await? {
-        if visited.contains(&descriptor.digest) {
-            continue;
+        let outcomes: Vec<BlobCopy> = futures_util::stream::iter(blobs)
+            .map(|blob| self.blob(blob))
+            .buffer_unordered(self.limit)
+            .try_collect()
+            .await?;
+        for outcome in outcomes {
+            match outcome {
+                BlobCopy::Copied => stats.blobs_copied += 1,
+                BlobCopy::Mounted => stats.blobs_mounted += 1,
+                BlobCopy::Skipped => stats.blobs_skipped += 1,
+            }
         }
-        let manifest = source.get_manifest(descriptor.digest.as_str()).await?;
-        copy_manifest(source, destination, &manifest, visited, stats).await?;
-        put_child_with_subject(destination, &manifest).await?;
-        Box::pin(copy_referrers(
-            source,
-            destination,
-            &descriptor.digest,
-            depth - 1,
-            visited,
-            stats,
-        ))
-        .await?;
+        stats.manifests += 1;
+        Ok(())
     }
-    Ok(())
+
+    async fn blob(&self, blob: &Descriptor) -> Result<BlobCopy, Error> {
+        if self.destination.has_blob(&blob.digest).await? {
+            return Ok(BlobCopy::Skipped);
+        }
+        if self
+            .destination
+            .mount_from(self.source, &blob.digest)
+            .await?
+        {
+            return Ok(BlobCopy::Mounted);
+        }
+        let stream = self.source.open_blob_stream(blob).await?;
+        self.destination.push_stream(blob, stream).await?;
+        Ok(BlobCopy::Copied)
+    }
+
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        depth: usize,
+        visited: &mut HashSet<Digest>,
+        stats: &mut CopyStats,
+    ) -> Result<(), Error> {
+        if depth == 0 {
+            return Ok(());
+        }
+        for descriptor in referrers(self.source, subject, None).await? {
+            if visited.contains(&descriptor.digest) {
+                continue;
+            }
+            let manifest = self.source.get_manifest(descriptor.digest.as_str()).await?;
+            self.manifest(&manifest, visited, stats).await?;
+            put_child_with_subject(self.destination, &manifest).await?;
+            Box::pin(self.referrers(&descriptor.digest, depth - 1, visited, stats)).await?;
+        }
+        Ok(())
+    }
 }

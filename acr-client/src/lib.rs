@@ -63,8 +63,8 @@ pub use config::{PlainHttp, RetryPolicy, TransportConfig};
 pub use directory::{DIRECTORY_MEDIA_TYPE, MAX_UNPACKED_SIZE};
 pub use error::Error;
 pub use graph::{
-    CopyOptions, CopyStats, MAX_REFERRER_DEPTH, ReferrerNode, copy, discover, index_referrer,
-    put_with_subject, referrers,
+    COPY_CONCURRENCY, CopyOptions, CopyStats, MAX_REFERRER_DEPTH, ReferrerNode, copy, discover,
+    index_referrer, put_with_subject, referrers,
 };
 pub use layout::OciLayout;
 pub use memory::MemoryStore;

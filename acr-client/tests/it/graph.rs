@@ -164,6 +164,7 @@ async fn copy_within_a_registry_mounts_and_across_registries_streams() {
         &CopyOptions {
             referrers: true,
             tags: vec!["v1".into()],
+            ..Default::default()
         },
     )
     .await
@@ -192,6 +193,7 @@ async fn copy_within_a_registry_mounts_and_across_registries_streams() {
         &CopyOptions {
             referrers: true,
             tags: vec!["prod".into()],
+            ..Default::default()
         },
     )
     .await
@@ -343,6 +345,7 @@ async fn the_memory_store_builds_and_receives_artifacts() {
         &CopyOptions {
             referrers: true,
             tags: vec!["v1".into()],
+            ..Default::default()
         },
     )
     .await
@@ -355,6 +358,7 @@ async fn the_memory_store_builds_and_receives_artifacts() {
         &CopyOptions {
             referrers: true,
             tags: vec!["v1".into()],
+            ..Default::default()
         },
     )
     .await
