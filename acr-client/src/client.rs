@@ -122,7 +122,7 @@ impl Client {
         &self.inner.transport
     }
 
-    /// Uses `credential` for `registry` (host[:port]) from now on.
+    /// Uses `credential` for `registry` (`host[:port]`) from now on.
     pub fn set_credential(&self, registry: &str, credential: Credential) {
         lock(&self.inner.credentials).insert(registry.to_owned(), credential);
         lock(&self.inner.authenticators).remove(registry);

@@ -98,6 +98,22 @@ fn test(args: &[&str]) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
+    if !skip_lint {
+        // The library crates' API docs, broken links included (the binary's doc comments are
+        // its --help text, where brackets mean "optional").
+        step("rustdoc of the library crates");
+        let mut doc = cargo();
+        doc.args(["doc", "--no-deps", "--quiet"]);
+        for library in [
+            "oci-spec-types",
+            "oci-distribution-proto",
+            "acr-auth",
+            "acr-client",
+        ] {
+            doc.args(["-p", library]);
+        }
+        run(doc.env("RUSTDOCFLAGS", "-D warnings"))?;
+    }
     step("layering");
     layers::check()?;
     step("real parts the integration tests need");
